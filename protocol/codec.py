@@ -1,0 +1,80 @@
+"""The one codec of the wire: JSON text frames to and from the message Structs."""
+
+import datetime as dt
+import re
+from typing import Final
+
+import msgspec
+
+from protocol.codes import ErrorCode
+from protocol.messages import CLIENT_TYPES, AnyClientMessage, AnyServerMessage
+
+_client_decoder: Final = msgspec.json.Decoder(AnyClientMessage)
+_server_decoder: Final = msgspec.json.Decoder(AnyServerMessage)
+_encoder: Final = msgspec.json.Encoder()
+_PATH_IN_ERROR: Final = re.compile(r"at `(\$[^`]*)`")
+
+
+class _Envelope(msgspec.Struct):
+    """Just enough of a frame to classify a decode failure and echo its `rid`."""
+
+    type: object = None
+    rid: object = None
+
+
+_envelope_decoder: Final = msgspec.json.Decoder(_Envelope)
+
+
+class DecodeFailure(Exception):
+    """A client frame that is not a valid v1 message."""
+
+    def __init__(self, code: ErrorCode, message: str, path: str | None, rid: str | None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.path = path
+        self.rid = rid
+
+
+def decode_client(data: bytes | str) -> AnyClientMessage:
+    """Decode one client frame.
+
+    Raises:
+        DecodeFailure: `UNKNOWN_TYPE` for a well-formed frame of a type we do not know, else
+            `BAD_MESSAGE` with the JSON path of the first schema violation.
+    """
+    try:
+        return _client_decoder.decode(data)
+    except msgspec.DecodeError as exc:
+        raise _classify(data, exc) from None
+
+
+def _classify(data: bytes | str, exc: msgspec.DecodeError) -> DecodeFailure:
+    try:
+        envelope = _envelope_decoder.decode(data)
+    except msgspec.DecodeError:
+        return DecodeFailure(ErrorCode.BAD_MESSAGE, "frame is not a JSON object", "$", None)
+    rid = envelope.rid if isinstance(envelope.rid, str) and len(envelope.rid) <= 64 else None
+    if isinstance(envelope.type, str) and envelope.type not in CLIENT_TYPES:
+        return DecodeFailure(
+            ErrorCode.UNKNOWN_TYPE, f"unknown message type {envelope.type[:64]!r}", "$.type", rid
+        )
+    text = str(exc)
+    match = _PATH_IN_ERROR.search(text)
+    return DecodeFailure(ErrorCode.BAD_MESSAGE, text[:256], match.group(1) if match else "$", rid)
+
+
+def decode_server(data: bytes | str) -> AnyServerMessage:
+    """Decode one server frame (clients and tests)."""
+    return _server_decoder.decode(data)
+
+
+def encode(message: msgspec.Struct) -> bytes:
+    """Encode a message as the UTF-8 JSON of one text frame."""
+    return _encoder.encode(message)
+
+
+def format_ts(epoch_s: float) -> str:
+    """UTC ISO-8601 with milliseconds, e.g. `2026-11-21T10:00:00.123Z`."""
+    moment = dt.datetime.fromtimestamp(epoch_s, dt.UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"

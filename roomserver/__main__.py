@@ -1,0 +1,7 @@
+"""`python -m roomserver`."""
+
+import sys
+
+from roomserver.cli import main
+
+sys.exit(main())

@@ -1,0 +1,221 @@
+"""Node configuration: `config.toml` decoded into frozen, typed Structs.
+
+Only secrets and URLs may be overridden from the environment (`ROOMSERVER_*`). Unknown keys and
+bad values are refused with a message that names the key.
+"""
+
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any, Final, Literal
+
+import msgspec
+from msgspec import Meta, Struct
+
+Port = Annotated[int, Meta(ge=0, le=65535)]
+PositiveInt = Annotated[int, Meta(gt=0)]
+NonNegativeInt = Annotated[int, Meta(ge=0)]
+Seconds = Annotated[float, Meta(gt=0)]
+
+# Secrets shipped in config.toml for the sandbox; a node refuses them unless sandbox mode is on.
+SANDBOX_JWT_SECRET: Final = "sandbox-jwt-secret-do-not-use-in-production"
+
+
+class _Section(Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    pass
+
+
+class ServerConfig(_Section):
+    """The public WebSocket listener."""
+
+    host: str = "0.0.0.0"
+    port: Port = 8765
+    path: str = "/ws"
+    public_url: str = ""
+    max_message_bytes: PositiveInt = 16384
+    open_timeout_s: Seconds = 10.0
+    ping_interval_s: Seconds = 20.0
+    ping_timeout_s: Seconds = 20.0
+    close_timeout_s: Seconds = 5.0
+    compression: bool = False
+    allowed_origins: tuple[str, ...] = ()
+    allow_missing_origin: bool = True
+    max_connections: PositiveInt = 20000
+    # SO_SNDBUF for each connection (0 keeps the OS default): caps kernel memory per client.
+    socket_send_buffer_bytes: NonNegativeInt = 0
+    drain_reconnect_after_ms: NonNegativeInt = 1000
+    shutdown_grace_s: Seconds = 10.0
+
+
+class SlowConsumerConfig(_Section):
+    """When a client that does not read is closed with 1013."""
+
+    max_buffered_bytes: PositiveInt = 262144
+    max_stall_s: Seconds = 5.0
+    check_interval_s: Seconds = 0.5
+
+
+class RateLimitConfig(_Section):
+    """Per-connection message rate: a token bucket, then `RATE_LIMITED`, then close 1008."""
+
+    messages_per_s: Seconds = 50.0
+    burst: PositiveInt = 100
+    strikes_before_close: PositiveInt = 20
+    max_spins_in_flight: PositiveInt = 64
+
+
+class RoomsConfig(_Section):
+    """Room actors."""
+
+    leaderboard_hz: Seconds = 4.0
+    inbox_size: PositiveInt = 4096
+    history_size: PositiveInt = 1024
+    presence_detail_max_members: NonNegativeInt = 500
+
+
+class PostgresConfig(_Section):
+    """The ledger database; no `dsn` starts the embedded server with data in `embedded_data_dir`."""
+
+    dsn: str = ""
+    embedded_data_dir: str = "var/pg"
+    pool_min_size: PositiveInt = 2
+    pool_max_size: PositiveInt = 16
+    command_timeout_s: Seconds = 10.0
+
+
+class RedisConfig(_Section):
+    """The cross-node bus; empty means one node with an in-process bus."""
+
+    url: str = ""
+
+
+class JwtKey(_Section):
+    """A token verification key selected by the token's `kid` header."""
+
+    kid: str
+    algorithm: Literal["HS256", "RS256", "ES256"]
+    secret: str = ""
+    public_key_pem: str = ""
+
+
+class AuthConfig(_Section):
+    """Player tokens (JWT) issued by the Casino System."""
+
+    issuer: str = "casino-system"
+    audience: str = "roomserver"
+    algorithm: Literal["HS256"] = "HS256"
+    jwt_secret: str = ""
+    keys: tuple[JwtKey, ...] = ()
+    leeway_s: NonNegativeInt = 5
+    token_ttl_s: PositiveInt = 7200
+
+
+class SandboxConfig(_Section):
+    """Seeded demo tournament and test players; never on in production."""
+
+    enabled: bool = False
+
+
+class LogConfig(_Section):
+    """Logging."""
+
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+
+class Config(_Section):
+    """The whole node configuration."""
+
+    server: ServerConfig = ServerConfig()
+    slow_consumer: SlowConsumerConfig = SlowConsumerConfig()
+    rate_limit: RateLimitConfig = RateLimitConfig()
+    rooms: RoomsConfig = RoomsConfig()
+    postgres: PostgresConfig = PostgresConfig()
+    redis: RedisConfig = RedisConfig()
+    auth: AuthConfig = AuthConfig()
+    sandbox: SandboxConfig = SandboxConfig()
+    log: LogConfig = LogConfig()
+
+
+# Environment variable -> (section, key). Only secrets and URLs.
+ENV_OVERRIDES: Final[Mapping[str, tuple[str, str]]] = {
+    "ROOMSERVER_POSTGRES_DSN": ("postgres", "dsn"),
+    "ROOMSERVER_REDIS_URL": ("redis", "url"),
+    "ROOMSERVER_JWT_SECRET": ("auth", "jwt_secret"),
+    "ROOMSERVER_PUBLIC_URL": ("server", "public_url"),
+}
+
+
+class ConfigError(Exception):
+    """The configuration cannot be used; the message names the key."""
+
+
+def load_config(
+    path: Path | None, environ: Mapping[str, str] | None = None, *, sandbox: bool | None = None
+) -> Config:
+    """Read `path` (defaults only when None), apply environment overrides, validate.
+
+    Raises:
+        ConfigError: unreadable file, unknown key, bad value, or sandbox secrets outside sandbox.
+    """
+    raw: dict[str, Any] = {}
+    if path is not None:
+        try:
+            raw = tomllib.loads(path.read_text(encoding="utf-8"))
+        except OSError as exc:
+            raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
+    env = os.environ if environ is None else environ
+    for variable, (section, key) in ENV_OVERRIDES.items():
+        if variable in env:
+            table = raw.setdefault(section, {})
+            if not isinstance(table, dict):
+                raise ConfigError(f"config key {section}: expected a table")
+            table[key] = env[variable]
+    if sandbox is not None:
+        raw.setdefault("sandbox", {})["enabled"] = sandbox
+    try:
+        config = msgspec.convert(raw, Config)
+    except msgspec.ValidationError as exc:
+        raise ConfigError(f"config key {_key_of(str(exc))}: {exc}") from None
+    _check(config)
+    return config
+
+
+def _key_of(message: str) -> str:
+    """`Object contains unknown field `x` - at `$.server`` -> `server.x`."""
+    path = message.rsplit("at `$", 1)[-1].rstrip("`") if "at `$" in message else ""
+    key = path.lstrip(".")
+    if "unknown field `" in message:
+        field = message.split("unknown field `", 1)[1].split("`", 1)[0]
+        key = f"{key}.{field}" if key else field
+    return key or "(root)"
+
+
+def check_startable(config: Config) -> None:
+    """Refuse to start a node on sandbox secrets unless sandbox mode is on.
+
+    Raises:
+        ConfigError: naming the key.
+    """
+    if config.auth.jwt_secret == SANDBOX_JWT_SECRET and not config.sandbox.enabled:
+        raise ConfigError(
+            "config key auth.jwt_secret: the sandbox secret is refused unless sandbox mode is on "
+            "(run with --sandbox, or set ROOMSERVER_JWT_SECRET)"
+        )
+
+
+def _check(config: Config) -> None:
+    auth = config.auth
+    if not auth.jwt_secret and not auth.keys:
+        raise ConfigError("config key auth.jwt_secret: no token key is configured")
+    for key in auth.keys:
+        if key.algorithm == "HS256" and not key.secret:
+            raise ConfigError(f"config key auth.keys[{key.kid}].secret: HS256 needs a secret")
+        if key.algorithm != "HS256" and not key.public_key_pem:
+            raise ConfigError(f"config key auth.keys[{key.kid}].public_key_pem: required")
+    if not config.server.path.startswith("/"):
+        raise ConfigError("config key server.path: must start with /")
+    if config.postgres.pool_min_size > config.postgres.pool_max_size:
+        raise ConfigError("config key postgres.pool_min_size: larger than pool_max_size")

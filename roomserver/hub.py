@@ -1,0 +1,361 @@
+"""The public WebSocket listener: upgrade checks, per-connection dispatch, slow consumers, drain.
+
+Checks at the upgrade: path, capacity (503), token (401), Origin (403, by websockets). Each
+connection runs one read loop; spins run as tasks so a player's spins overlap in the ledger.
+"""
+
+import asyncio
+import logging
+import socket
+import time
+import urllib.parse
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
+from http import HTTPStatus
+from typing import Any, assert_never
+
+from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.datastructures import Headers
+from websockets.exceptions import ConnectionClosed
+from websockets.http11 import Request, Response
+from websockets.typing import Origin, Subprotocol
+
+from protocol.codec import DecodeFailure, decode_client, encode, format_ts
+from protocol.codes import SUBPROTOCOL, CloseCode, ErrorCode
+from protocol.messages import (
+    AnyClientMessage,
+    Balance,
+    BalanceGet,
+    BalancePayload,
+    DrainingPayload,
+    Ping,
+    Pong,
+    PongPayload,
+    RoomJoin,
+    RoomLeave,
+    ServerDraining,
+    Spin,
+    SpinResult,
+)
+from roomserver.config import Config
+from roomserver.errors import RequestError, error_code_from_ledger, error_frame
+from roomserver.ledger import ALREADY_REGISTERED, REGISTERED, Ledger
+from roomserver.rate_limit import MessageRateLimit, TokenBucket
+from roomserver.rooms import RoomDirectory
+from roomserver.session import Membership, Session
+from roomserver.spins import SpinService
+from roomserver.tokens import PlayerClaims, TokenRejected, TokenVerifier
+
+log = logging.getLogger(__name__)
+
+Spawn = Callable[[Coroutine[Any, Any, None]], None]
+
+
+@dataclass(slots=True)
+class HubStats:
+    """Counters for tests and metrics."""
+
+    connections_opened: int = 0
+    slow_consumer_closes: int = 0
+    rate_limit_closes: int = 0
+    peak_buffered_bytes: int = 0
+
+
+class Hub:
+    """Accepts players and runs their connections."""
+
+    def __init__(
+        self,
+        config: Config,
+        verifier: TokenVerifier,
+        ledger: Ledger,
+        rooms: RoomDirectory,
+        spins: SpinService,
+        spawn: Spawn,
+    ) -> None:
+        self._config = config
+        self._verifier = verifier
+        self._ledger = ledger
+        self._rooms = rooms
+        self._spins = spins
+        self._spawn = spawn
+        self._server: Server | None = None
+        self._pending_claims: dict[ServerConnection, PlayerClaims] = {}
+        self._sessions: set[Session] = set()
+        self._known_players: set[str] = set()
+        self._spins_in_flight = 0
+        self._spins_settled = asyncio.Event()
+        self._draining = False
+        self.stats = HubStats()
+
+    @property
+    def sessions(self) -> frozenset[Session]:
+        """The open connections."""
+        return frozenset(self._sessions)
+
+    @property
+    def port(self) -> int:
+        """The port actually bound (useful with port 0)."""
+        assert self._server is not None
+        port: int = self._server.sockets[0].getsockname()[1]
+        return port
+
+    async def start(self) -> None:
+        """Start listening."""
+        server = self._config.server
+        origins: list[Origin | None] = [Origin(origin) for origin in server.allowed_origins]
+        if server.allow_missing_origin:
+            origins.append(None)
+        self._server = await serve(
+            self._serve_connection,
+            server.host,
+            server.port,
+            origins=origins,
+            select_subprotocol=_select_subprotocol,
+            compression="deflate" if server.compression else None,
+            process_request=self._check_upgrade,
+            open_timeout=server.open_timeout_s,
+            ping_interval=server.ping_interval_s,
+            ping_timeout=server.ping_timeout_s,
+            close_timeout=server.close_timeout_s,
+            max_size=server.max_message_bytes,
+            server_header=None,
+        )
+        log.info("hub listening on ws://%s:%d%s", server.host, self.port, server.path)
+
+    # ------------------------------------------------------------ upgrade
+
+    def _check_upgrade(self, connection: ServerConnection, request: Request) -> Response | None:
+        url = urllib.parse.urlsplit(request.path)
+        if url.path != self._config.server.path:
+            return connection.respond(HTTPStatus.NOT_FOUND, "not found\n")
+        if self._draining or len(self._sessions) >= self._config.server.max_connections:
+            return connection.respond(HTTPStatus.SERVICE_UNAVAILABLE, "try another node\n")
+        token = _token_of(request.headers, url.query)
+        if token is None:
+            return connection.respond(HTTPStatus.UNAUTHORIZED, "missing token\n")
+        try:
+            claims = self._verifier.verify(token, now=time.time())
+        except TokenRejected as exc:
+            return connection.respond(HTTPStatus.UNAUTHORIZED, f"{exc}\n")
+        self._pending_claims[connection] = claims
+        send_buffer = self._config.server.socket_send_buffer_bytes
+        if send_buffer:
+            sock = connection.transport.get_extra_info("socket")
+            if sock is not None:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, send_buffer)
+        return None
+
+    # ------------------------------------------------------------ connection
+
+    async def _serve_connection(self, ws: ServerConnection) -> None:
+        claims = self._pending_claims.pop(ws)
+        limits = self._config.rate_limit
+        session = Session(
+            ws,
+            claims,
+            MessageRateLimit(
+                TokenBucket(limits.messages_per_s, limits.burst), limits.strikes_before_close
+            ),
+            max_buffered_bytes=self._config.slow_consumer.max_buffered_bytes,
+            spawn=self._spawn,
+        )
+        self._sessions.add(session)
+        self.stats.connections_opened += 1
+        loop = asyncio.get_running_loop()
+        expiry = loop.call_later(
+            max(0.0, claims.expires_at - time.time()),
+            session.close,
+            CloseCode.TOKEN_EXPIRED,
+            "token expired",
+        )
+        try:
+            while True:
+                data = await ws.recv(decode=False)
+                await self._on_frame(session, data)
+        except ConnectionClosed:
+            pass
+        finally:
+            expiry.cancel()
+            self._sessions.discard(session)
+            self._note_buffer_peak(session)
+            for membership in list(session.memberships.values()):
+                await membership.room.leave(session, None, reply=False)
+
+    def _note_buffer_peak(self, session: Session) -> None:
+        self.stats.peak_buffered_bytes = max(
+            self.stats.peak_buffered_bytes, session.peak_buffered_bytes
+        )
+        if session.close_code == CloseCode.TRY_AGAIN_LATER:
+            self.stats.slow_consumer_closes += 1
+        elif session.close_code == CloseCode.POLICY_VIOLATION:
+            self.stats.rate_limit_closes += 1
+
+    async def _on_frame(self, session: Session, data: bytes) -> None:
+        now = time.time()
+        verdict = session.rate_limit.check(now)
+        if verdict is None:
+            session.close(CloseCode.POLICY_VIOLATION, "message rate limit exceeded")
+            return
+        try:
+            message = decode_client(data)
+        except DecodeFailure as failure:
+            session.send(error_frame(failure, rid=failure.rid, room=None, now_s=now))
+            return
+        room = getattr(message, "room", None)
+        try:
+            if verdict is False:
+                raise RequestError(ErrorCode.RATE_LIMITED)
+            if self._draining and not isinstance(message, Ping):
+                raise RequestError(ErrorCode.INTERNAL, "server is draining; reconnect")
+            await self._dispatch(session, message, now)
+        except Exception as exc:
+            session.send(error_frame(exc, rid=message.rid, room=room, now_s=now))
+
+    async def _dispatch(self, session: Session, message: AnyClientMessage, now: float) -> None:
+        match message:
+            case Spin():
+                self._start_spin(session, message)
+            case Ping():
+                session.send(
+                    encode(Pong(rid=message.rid, ts=format_ts(now), payload=PongPayload(t=message.t)))
+                )
+            case RoomJoin():
+                await self._join(session, message)
+            case RoomLeave():
+                membership = _membership(session, message.room)
+                await membership.room.leave(session, message.rid, reply=True)
+            case BalanceGet():
+                membership = _membership(session, message.room)
+                balance = await self._ledger.chips_balance(message.room, session.player_id)
+                session.send(
+                    encode(
+                        Balance(
+                            rid=message.rid,
+                            room=message.room,
+                            ts=format_ts(time.time()),
+                            payload=BalancePayload(
+                                balance=balance or 0,
+                                currency=membership.room.tournament.config.currency,
+                            ),
+                        )
+                    )
+                )
+            case _:
+                assert_never(message)
+
+    async def _join(self, session: Session, message: RoomJoin) -> None:
+        existing = session.memberships.get(message.room)
+        room = existing.room if existing is not None else await self._rooms.open(message.room)
+        if room is None:
+            raise RequestError(ErrorCode.NOT_FOUND)
+        claims = session.claims
+        if claims.player_id not in self._known_players:
+            await self._ledger.ensure_player(claims.player_id, claims.name, claims.currency)
+            self._known_players.add(claims.player_id)
+        status, chips = await self._ledger.register_player(
+            room.room_id, claims.player_id, rg_self_excluded=claims.self_excluded
+        )
+        if status not in (REGISTERED, ALREADY_REGISTERED):
+            raise RequestError(error_code_from_ledger(status))
+        if existing is None:
+            existing = Membership(room, await self._ledger.next_nonce(room.room_id, claims.player_id))
+            session.memberships[room.room_id] = existing
+        try:
+            await room.join(session, message.since_seq, chips or 0, message.rid)
+        except BaseException:
+            session.memberships.pop(room.room_id, None)
+            raise
+
+    # ------------------------------------------------------------ spins
+
+    def _start_spin(self, session: Session, message: Spin) -> None:
+        membership = _membership(session, message.room)
+        if session.spins_in_flight >= self._config.rate_limit.max_spins_in_flight:
+            raise RequestError(ErrorCode.RATE_LIMITED, "too many spins in flight")
+        # The nonce is taken in message order, so a player's outcomes follow their requests.
+        nonce = membership.take_nonce()
+        session.spins_in_flight += 1
+        self._spins_in_flight += 1
+        self._spins_settled.clear()
+        self._spawn(self._run_spin(session, membership, message, nonce))
+
+    async def _run_spin(
+        self, session: Session, membership: Membership, message: Spin, nonce: int
+    ) -> None:
+        try:
+            result = await self._spins.spin(session.claims, membership, message, nonce)
+            frame = encode(
+                SpinResult(
+                    rid=message.rid, room=message.room, ts=format_ts(time.time()), payload=result
+                )
+            )
+        except Exception as exc:
+            frame = error_frame(exc, rid=message.rid, room=message.room, now_s=time.time())
+        finally:
+            session.spins_in_flight -= 1
+            self._spins_in_flight -= 1
+            if self._spins_in_flight == 0:
+                self._spins_settled.set()
+        session.send(frame)
+
+    # ------------------------------------------------------------ slow consumers and shutdown
+
+    async def watch_slow_consumers(self) -> None:
+        """Close connections whose write buffer stays non-empty too long (runs until cancelled)."""
+        guard = self._config.slow_consumer
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(guard.check_interval_s)
+            now = loop.time()
+            for session in list(self._sessions):
+                session.check_stall(now, guard.max_stall_s)
+
+    async def drain(self) -> None:
+        """Stop accepting, tell everyone, let in-flight spins commit and reply, then close 1012."""
+        if self._server is None:
+            return
+        self._draining = True
+        self._server.server.close()
+        server = self._config.server
+        notice = encode(
+            ServerDraining(
+                ts=format_ts(time.time()),
+                payload=DrainingPayload(reconnect_after_ms=server.drain_reconnect_after_ms),
+            )
+        )
+        for session in list(self._sessions):
+            session.send(notice)
+        if self._spins_in_flight:
+            try:
+                await asyncio.wait_for(self._spins_settled.wait(), server.shutdown_grace_s)
+            except TimeoutError:
+                log.warning("%d spins still in flight at shutdown", self._spins_in_flight)
+        for session in list(self._sessions):
+            session.close(CloseCode.SERVICE_RESTART, "server restarting")
+        self._server.close(close_connections=True, code=CloseCode.SERVICE_RESTART)
+        await self._server.wait_closed()
+
+
+def _membership(session: Session, room_id: str) -> Membership:
+    membership = session.memberships.get(room_id)
+    if membership is None:
+        raise RequestError(ErrorCode.NOT_IN_ROOM)
+    return membership
+
+
+def _token_of(headers: Headers, query: str) -> str | None:
+    authorization = headers.get("Authorization")
+    if authorization:
+        scheme, _, value = authorization.partition(" ")
+        if scheme.lower() == "bearer" and value.strip():
+            return value.strip()
+    values = urllib.parse.parse_qs(query).get("token")
+    return values[0] if values else None
+
+
+def _select_subprotocol(
+    connection: ServerConnection, offered: "list[Subprotocol] | Any"
+) -> Subprotocol | None:
+    """Select `roomserver.v1` when offered; a client offering nothing still connects."""
+    return Subprotocol(SUBPROTOCOL) if SUBPROTOCOL in offered else None

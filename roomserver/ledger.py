@@ -1,0 +1,392 @@
+"""The double-entry ledger and everything else the node keeps in Postgres. All SQL lives here.
+
+The database enforces the money rules itself (see migrations/0001_ledger.sql): entries are
+append-only, every transaction sums to zero, player balances never go negative. The functions
+here are the only way the hub and the side API move money.
+"""
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any, Final, Literal
+
+import asyncpg
+import msgspec
+
+from protocol.messages import Scoring
+
+TournamentKind = Literal["scheduled", "hop_on_off"]
+TournamentStatus = Literal["scheduled", "running", "completing", "completed", "cancelled"]
+
+# Statuses the spin and registration functions return besides success.
+SPIN_OK: Final = "OK"
+SPIN_REPLAY: Final = "REPLAY"
+REGISTERED: Final = "OK"
+ALREADY_REGISTERED: Final = "ALREADY"
+
+
+class Prize(msgspec.Struct, frozen=True):
+    """Prize for the ranks `rank_from`..`rank_to` inclusive."""
+
+    rank_from: int
+    rank_to: int
+    amount: int
+
+
+@dataclass(frozen=True, slots=True)
+class TournamentConfig:
+    """What a tournament is; immutable once created."""
+
+    tournament_id: str
+    kind: TournamentKind
+    name: str
+    game_id: str
+    currency: str
+    buy_in: int
+    starting_chips: int
+    min_stake: int
+    max_stake: int
+    max_players: int
+    scoring: Scoring
+    leaderboard_size: int = 10
+    prizes: tuple[Prize, ...] = ()
+    starts_at: dt.datetime | None = None
+    ends_at: dt.datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Tournament:
+    """A tournament with its current status and its RNG seed."""
+
+    config: TournamentConfig
+    status: TournamentStatus
+    server_seed: bytes
+    server_seed_hash: str
+
+
+@dataclass(frozen=True, slots=True)
+class Standing:
+    """A registered player's score; ties go to whoever reached the score first."""
+
+    player_id: str
+    name: str
+    score: int
+    reached_at: dt.datetime
+    spins: int
+
+
+@dataclass(frozen=True, slots=True)
+class SpinRecord:
+    """What `place_spin` returns: a status, and for OK/REPLAY the stored response payload."""
+
+    status: str
+    response_json: str | None
+    score_reached_at: dt.datetime | None
+    spins: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class SpinRequest:
+    """Everything the spin transaction writes; the outcome was computed from the nonce."""
+
+    tournament_id: str
+    player_id: str
+    idempotency_key: str
+    request_hash: bytes
+    rg_self_excluded: bool
+    spin_id: str
+    round_id: str
+    stake: int
+    win: int
+    client_seed: str
+    nonce: int
+    math_version: str
+    outcome_json: str
+    response_json: str
+
+
+_PLACE_SPIN: Final = """
+SELECT status, response::text AS response, score_reached_at, spins
+  FROM place_spin($1, $2, $3, $4, $5, $6::uuid, $7::uuid, $8, $9, $10, $11, $12, $13::jsonb,
+                  $14::jsonb)
+"""
+
+
+class Ledger:
+    """Service functions over an asyncpg pool."""
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+
+    @property
+    def pool(self) -> asyncpg.Pool:
+        """The connection pool (for readiness checks)."""
+        return self._pool
+
+    async def ensure_player(
+        self, player_id: str, name: str, currency: str, *, self_excluded: bool = False
+    ) -> None:
+        """Create the player if unknown; an existing player keeps their record."""
+        await self._pool.execute(
+            """INSERT INTO players (player_id, name, currency, self_excluded)
+               VALUES ($1, $2, $3, $4) ON CONFLICT (player_id) DO NOTHING""",
+            player_id,
+            name,
+            currency,
+            self_excluded,
+        )
+
+    async def create_tournament(
+        self,
+        config: TournamentConfig,
+        *,
+        status: TournamentStatus,
+        server_seed: bytes,
+        server_seed_hash: str,
+    ) -> bool:
+        """Create a tournament with its prize-pool and house accounts; False if it existed."""
+        prizes = msgspec.json.encode(list(config.prizes)).decode()
+        async with self._pool.acquire() as connection, connection.transaction():
+            created = await connection.fetchval(
+                """INSERT INTO tournaments (tournament_id, kind, name, game_id, currency, buy_in,
+                       starting_chips, min_stake, max_stake, max_players, scoring, prizes,
+                       leaderboard_size, status, starts_at, ends_at, server_seed,
+                       server_seed_hash)
+                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12::jsonb, $13, $14,
+                           $15, $16, $17, $18)
+                   ON CONFLICT (tournament_id) DO NOTHING
+                   RETURNING true""",
+                config.tournament_id,
+                config.kind,
+                config.name,
+                config.game_id,
+                config.currency,
+                config.buy_in,
+                config.starting_chips,
+                config.min_stake,
+                config.max_stake,
+                config.max_players,
+                config.scoring,
+                prizes,
+                config.leaderboard_size,
+                status,
+                config.starts_at,
+                config.ends_at,
+                server_seed,
+                server_seed_hash,
+            )
+            if not created:
+                return False
+            await connection.executemany(
+                """INSERT INTO accounts (kind, owner_id, scope, currency)
+                   VALUES ($1, $2, $3, $4)""",
+                [
+                    ("prize_pool", config.tournament_id, config.tournament_id, config.currency),
+                    ("house_chips", "house", config.tournament_id, config.currency),
+                ],
+            )
+            return True
+
+    async def load_tournament(self, tournament_id: str) -> Tournament | None:
+        """The tournament, or None."""
+        row = await self._pool.fetchrow(
+            "SELECT * FROM tournaments WHERE tournament_id = $1", tournament_id
+        )
+        return None if row is None else _tournament_from_row(row)
+
+    async def deposit(self, player_id: str, currency: str, amount: int, key: str) -> int:
+        """Credit cash from the house (sandbox seeding, tests); idempotent by `key`.
+
+        Returns:
+            The player's cash balance after the deposit (or after the original one).
+        """
+        if amount <= 0:
+            raise ValueError("deposit amount must be positive")
+        async with self._pool.acquire() as connection, connection.transaction():
+            cash_id = await self._account(connection, "player_cash", player_id, currency, currency)
+            house_id = await self._account(connection, "house_cash", "house", currency, currency)
+            tx_id = await connection.fetchval(
+                """INSERT INTO ledger_transactions (kind, idempotency_key)
+                   VALUES ('deposit', $1) ON CONFLICT (idempotency_key) DO NOTHING
+                   RETURNING tx_id""",
+                f"deposit:{key}",
+            )
+            if tx_id is not None:
+                await connection.execute(
+                    """INSERT INTO entries (tx_id, account_id, amount)
+                       VALUES ($1, $2, $3), ($1, $4, $5)""",
+                    tx_id,
+                    cash_id,
+                    amount,
+                    house_id,
+                    -amount,
+                )
+            balance: int = await connection.fetchval(
+                "SELECT balance FROM accounts WHERE account_id = $1", cash_id
+            )
+            return balance
+
+    @staticmethod
+    async def _account(
+        connection: asyncpg.Connection, kind: str, owner_id: str, scope: str, currency: str
+    ) -> int:
+        account_id: int = await connection.fetchval(
+            """WITH created AS (
+                   INSERT INTO accounts (kind, owner_id, scope, currency)
+                   VALUES ($1, $2, $3, $4)
+                   ON CONFLICT (kind, owner_id, scope) DO NOTHING RETURNING account_id)
+               SELECT account_id FROM created
+               UNION ALL
+               SELECT account_id FROM accounts
+                WHERE kind = $1 AND owner_id = $2 AND scope = $3
+               LIMIT 1""",
+            kind,
+            owner_id,
+            scope,
+            currency,
+        )
+        return account_id
+
+    async def register_player(
+        self, tournament_id: str, player_id: str, *, rg_self_excluded: bool
+    ) -> tuple[str, int | None]:
+        """Register (buy-in debited, starting chips credited); idempotent.
+
+        Returns:
+            (status, chip balance): status `OK`, `ALREADY`, or an error code name.
+        """
+        row = await self._pool.fetchrow(
+            "SELECT status, chips FROM register_player($1, $2, $3)",
+            tournament_id,
+            player_id,
+            rg_self_excluded,
+        )
+        assert row is not None
+        return row["status"], row["chips"]
+
+    async def next_nonce(self, tournament_id: str, player_id: str) -> int:
+        """The first nonce the player has not used in this tournament."""
+        value: int = await self._pool.fetchval(
+            """SELECT coalesce(max(nonce) + 1, 0) FROM spins
+                WHERE tournament_id = $1 AND player_id = $2""",
+            tournament_id,
+            player_id,
+        )
+        return value
+
+    async def standings(self, tournament_id: str) -> list[Standing]:
+        """Every registered player's score."""
+        rows = await self._pool.fetch(
+            """SELECT tp.player_id, p.name, tp.score, tp.score_reached_at, tp.spins
+                 FROM tournament_players tp JOIN players p USING (player_id)
+                WHERE tp.tournament_id = $1""",
+            tournament_id,
+        )
+        return [Standing(r[0], r[1], r[2], r[3], r[4]) for r in rows]
+
+    async def chips_balance(self, tournament_id: str, player_id: str) -> int | None:
+        """The player's chips in a tournament, or None when not registered."""
+        value: int | None = await self._pool.fetchval(
+            """SELECT balance FROM accounts
+                WHERE kind = 'player_chips' AND owner_id = $1 AND scope = $2""",
+            player_id,
+            tournament_id,
+        )
+        return value
+
+    async def cash_balance(self, player_id: str, currency: str) -> int:
+        """The player's cash in a currency (0 without an account)."""
+        value: int | None = await self._pool.fetchval(
+            """SELECT balance FROM accounts
+                WHERE kind = 'player_cash' AND owner_id = $1 AND scope = $2""",
+            player_id,
+            currency,
+        )
+        return value or 0
+
+    async def place_spin(self, request: SpinRequest) -> SpinRecord:
+        """Run the spin transaction (one round trip).
+
+        Raises:
+            asyncpg.UniqueViolationError: a concurrent spin took the nonce
+                (`spins_nonce_unique`) or the key in another room; retry.
+        """
+        row = await self._pool.fetchrow(
+            _PLACE_SPIN,
+            request.tournament_id,
+            request.player_id,
+            request.idempotency_key,
+            request.request_hash,
+            request.rg_self_excluded,
+            request.spin_id,
+            request.round_id,
+            request.stake,
+            request.win,
+            request.client_seed,
+            request.nonce,
+            request.math_version,
+            request.outcome_json,
+            request.response_json,
+        )
+        assert row is not None
+        return SpinRecord(row[0], row[1], row[2], row[3])
+
+    async def audit(self) -> list[str]:
+        """Ledger invariants that do not hold (empty when the books are sound)."""
+        problems = []
+        for tx_id, total in await self._pool.fetch(
+            "SELECT tx_id, sum(amount) FROM entries GROUP BY tx_id HAVING sum(amount) <> 0"
+        ):
+            problems.append(f"transaction {tx_id} sums to {total}")
+        for account_id, balance, total in await self._pool.fetch(
+            """SELECT a.account_id, a.balance, coalesce(sum(e.amount), 0)
+                 FROM accounts a LEFT JOIN entries e USING (account_id)
+                WHERE a.kind NOT IN ('house_cash', 'house_chips')
+                GROUP BY a.account_id HAVING a.balance <> coalesce(sum(e.amount), 0)"""
+        ):
+            problems.append(f"account {account_id} balance {balance} != entries {total}")
+        for account_id, balance in await self._pool.fetch(
+            """SELECT account_id, balance FROM accounts
+                WHERE kind IN ('player_cash', 'player_chips', 'prize_pool') AND balance < 0"""
+        ):
+            problems.append(f"account {account_id} is negative: {balance}")
+        for spin_id, net, expected in await self._pool.fetch(
+            """SELECT s.spin_id, coalesce(sum(e.amount), 0), s.win - s.stake
+                 FROM spins s
+                 JOIN accounts a ON a.kind = 'player_chips' AND a.owner_id = s.player_id
+                                AND a.scope = s.tournament_id
+                 LEFT JOIN entries e ON e.tx_id = s.tx_id AND e.account_id = a.account_id
+                GROUP BY s.spin_id, s.win, s.stake
+               HAVING coalesce(sum(e.amount), 0) <> s.win - s.stake"""
+        ):
+            problems.append(f"spin {spin_id} moved {net} chips, expected {expected}")
+        return problems
+
+
+def _tournament_from_row(row: Any) -> Tournament:
+    config = TournamentConfig(
+        tournament_id=row["tournament_id"],
+        kind=row["kind"],
+        name=row["name"],
+        game_id=row["game_id"],
+        currency=row["currency"],
+        buy_in=row["buy_in"],
+        starting_chips=row["starting_chips"],
+        min_stake=row["min_stake"],
+        max_stake=row["max_stake"],
+        max_players=row["max_players"],
+        scoring=row["scoring"],
+        leaderboard_size=row["leaderboard_size"],
+        prizes=tuple(msgspec.json.decode(row["prizes"], type=list[Prize])),
+        starts_at=row["starts_at"],
+        ends_at=row["ends_at"],
+    )
+    return Tournament(config, row["status"], bytes(row["server_seed"]), row["server_seed_hash"])
+
+
+async def create_pool(dsn: str, *, min_size: int, max_size: int, timeout_s: float) -> asyncpg.Pool:
+    """An asyncpg pool for the ledger."""
+    pool = await asyncpg.create_pool(
+        dsn, min_size=min_size, max_size=max_size, command_timeout=timeout_s
+    )
+    assert pool is not None
+    return pool

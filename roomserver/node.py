@@ -1,0 +1,81 @@
+"""The composition root: one node's database, rooms and hub, started and stopped in order."""
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Coroutine
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from roomserver.bus import LocalBus
+from roomserver.config import Config
+from roomserver.embedded_postgres import EmbeddedPostgres, start_embedded_postgres
+from roomserver.hub import Hub
+from roomserver.ledger import Ledger, create_pool
+from roomserver.migrations import apply_migrations
+from roomserver.rooms import RoomDirectory
+from roomserver.sandbox import seed_sandbox
+from roomserver.spins import SpinService
+from roomserver.tokens import TokenVerifier
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Node:
+    """A running node."""
+
+    config: Config
+    ledger: Ledger
+    rooms: RoomDirectory
+    hub: Hub
+
+
+@contextlib.asynccontextmanager
+async def running_node(config: Config) -> AsyncIterator[Node]:
+    """Start a node; leaving the block drains it (in-flight spins commit) and stops everything."""
+    embedded: EmbeddedPostgres | None = None
+    dsn = config.postgres.dsn
+    if not dsn:
+        embedded = await asyncio.to_thread(
+            start_embedded_postgres, Path(config.postgres.embedded_data_dir)
+        )
+        dsn = embedded.dsn
+        log.info("embedded PostgreSQL running with data in %s", config.postgres.embedded_data_dir)
+    try:
+        pool = await create_pool(
+            dsn,
+            min_size=config.postgres.pool_min_size,
+            max_size=config.postgres.pool_max_size,
+            timeout_s=config.postgres.command_timeout_s,
+        )
+        try:
+            async with pool.acquire() as connection:
+                applied = await apply_migrations(connection)
+            if applied:
+                log.info("applied migrations %s", applied)
+            ledger = Ledger(pool)
+            if config.sandbox.enabled:
+                await seed_sandbox(ledger)
+                log.warning("sandbox mode: demo tournament and test players are seeded")
+            async with asyncio.TaskGroup() as tasks:
+
+                def spawn(coroutine: Coroutine[Any, Any, None]) -> None:
+                    tasks.create_task(coroutine)
+
+                rooms = RoomDirectory(ledger, LocalBus(), config.rooms, tasks.create_task)
+                hub = Hub(config, TokenVerifier(config.auth), ledger, rooms, SpinService(ledger), spawn)
+                await hub.start()
+                watcher = tasks.create_task(hub.watch_slow_consumers())
+                try:
+                    yield Node(config, ledger, rooms, hub)
+                finally:
+                    await hub.drain()
+                    watcher.cancel()
+                    rooms.stop()
+        finally:
+            await pool.close()
+    finally:
+        if embedded is not None:
+            await asyncio.to_thread(embedded.stop)

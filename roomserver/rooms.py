@@ -1,0 +1,68 @@
+"""The rooms open on this node: opened on first join, one actor task each."""
+
+import asyncio
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+from roomserver.bus import RoomBus
+from roomserver.config import RoomsConfig
+from roomserver.ledger import Ledger
+from roomserver.room import Room
+
+
+class RoomDirectory:
+    """Finds or opens a room; concurrent first joins open it once."""
+
+    def __init__(
+        self,
+        ledger: Ledger,
+        bus: RoomBus,
+        config: RoomsConfig,
+        start_task: Callable[[Coroutine[Any, Any, None]], asyncio.Task[None]],
+    ) -> None:
+        self._ledger = ledger
+        self._bus = bus
+        self._config = config
+        self._start_task = start_task
+        self._rooms: dict[str, Room] = {}
+        self._opening: dict[str, asyncio.Future[Room | None]] = {}
+        self._tasks: list[asyncio.Task[None]] = []
+
+    def __len__(self) -> int:
+        return len(self._rooms)
+
+    def get(self, room_id: str) -> Room | None:
+        """An open room, or None."""
+        return self._rooms.get(room_id)
+
+    async def open(self, room_id: str) -> Room | None:
+        """The room for a tournament id, opening it if needed; None when there is no such tournament."""
+        room = self._rooms.get(room_id)
+        if room is not None:
+            return room
+        pending = self._opening.get(room_id)
+        if pending is not None:
+            return await asyncio.shield(pending)
+        future: asyncio.Future[Room | None] = asyncio.get_running_loop().create_future()
+        self._opening[room_id] = future
+        try:
+            tournament = await self._ledger.load_tournament(room_id)
+            if tournament is None:
+                room = None
+            else:
+                room = Room(tournament, await self._ledger.standings(room_id), self._bus, self._config)
+                self._rooms[room_id] = room
+                self._tasks.append(self._start_task(room.run()))
+            future.set_result(room)
+            return room
+        except BaseException as exc:
+            future.set_exception(exc)
+            future.exception()  # waiters get it; nobody else must be told it was never read
+            raise
+        finally:
+            del self._opening[room_id]
+
+    def stop(self) -> None:
+        """Cancel every room task (at shutdown, once no connection is left)."""
+        for task in self._tasks:
+            task.cancel()

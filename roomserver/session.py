@@ -1,0 +1,144 @@
+"""One player's WebSocket connection: guarded synchronous writes, room memberships, closing.
+
+Frames are written straight to the transport (no per-connection queue or task). The transport's
+write buffer is the only outbound queue, and it is bounded: a client that lets it grow past
+`max_buffered_bytes`, or keeps it non-empty for `max_stall_s`, is closed with 1013.
+"""
+
+import asyncio
+import logging
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from websockets.asyncio.server import ServerConnection
+from websockets.protocol import State
+
+from protocol.codes import CloseCode
+from roomserver.rate_limit import MessageRateLimit
+from roomserver.tokens import PlayerClaims
+
+if TYPE_CHECKING:
+    from roomserver.room import Room
+
+log = logging.getLogger(__name__)
+
+Spawn = Callable[[Coroutine[Any, Any, None]], None]
+
+
+@dataclass(slots=True)
+class Membership:
+    """A session's place in one room: the room, and the next RNG nonce of the player there."""
+
+    room: "Room"
+    next_nonce: int
+
+    def take_nonce(self) -> int:
+        """Reserve the next nonce (a failed spin leaves a gap: nonces are unique, not dense)."""
+        nonce = self.next_nonce
+        self.next_nonce += 1
+        return nonce
+
+
+class Session:
+    """A connected player."""
+
+    __slots__ = (
+        "_max_buffered_bytes",
+        "_spawn",
+        "_transport",
+        "claims",
+        "close_code",
+        "frames_sent",
+        "memberships",
+        "peak_buffered_bytes",
+        "rate_limit",
+        "spins_in_flight",
+        "stalled_since_s",
+        "ws",
+    )
+
+    def __init__(
+        self,
+        ws: ServerConnection,
+        claims: PlayerClaims,
+        rate_limit: MessageRateLimit,
+        *,
+        max_buffered_bytes: int,
+        spawn: Spawn,
+    ) -> None:
+        self.ws = ws
+        self.claims = claims
+        self.rate_limit = rate_limit
+        self.memberships: dict[str, Membership] = {}
+        self.spins_in_flight = 0
+        self.frames_sent = 0
+        self.peak_buffered_bytes = 0
+        self.stalled_since_s: float | None = None
+        self.close_code: int | None = None
+        self._max_buffered_bytes = max_buffered_bytes
+        self._spawn = spawn
+        self._transport = ws.transport
+
+    @property
+    def player_id(self) -> str:
+        """The player's id, from the token."""
+        return self.claims.player_id
+
+    @property
+    def closing(self) -> bool:
+        """Whether the server decided to close this connection."""
+        return self.close_code is not None
+
+    def buffered_bytes(self) -> int:
+        """Bytes written but not yet taken by the kernel."""
+        return self._transport.get_write_buffer_size()
+
+    def send(self, frame: bytes) -> bool:
+        """Write one text frame now, unless the client is not keeping up.
+
+        Returns:
+            Whether the frame was written.
+        """
+        if self.close_code is not None or self.ws.protocol.state is not State.OPEN:
+            return False
+        buffered = self._transport.get_write_buffer_size()
+        if buffered > self._max_buffered_bytes:
+            self.close(CloseCode.TRY_AGAIN_LATER, "slow consumer")
+            return False
+        self.ws.protocol.send_text(frame)
+        self.ws.send_data()
+        self.frames_sent += 1
+        buffered = self._transport.get_write_buffer_size()
+        if buffered > self.peak_buffered_bytes:
+            self.peak_buffered_bytes = buffered
+        return True
+
+    def check_stall(self, now_s: float, max_stall_s: float) -> None:
+        """Close the connection if its write buffer has not emptied for `max_stall_s`."""
+        if self.close_code is not None:
+            return
+        if self._transport.get_write_buffer_size() == 0:
+            self.stalled_since_s = None
+        elif self.stalled_since_s is None:
+            self.stalled_since_s = now_s
+        elif now_s - self.stalled_since_s > max_stall_s:
+            self.close(CloseCode.TRY_AGAIN_LATER, "slow consumer")
+
+    def close(self, code: CloseCode, reason: str) -> None:
+        """Start the closing handshake (bounded by the server's close timeout); idempotent."""
+        if self.close_code is not None:
+            return
+        self.close_code = code
+        log.info("closing %s: %d %s", self.player_id, code, reason)
+        self._spawn(self.ws.close(code, reason))
+
+
+def connection_closed(ws: ServerConnection) -> bool:
+    """Whether the socket is closing or closed."""
+    return ws.protocol.state in (State.CLOSING, State.CLOSED)
+
+
+async def sleep_until_closed(ws: ServerConnection) -> None:
+    """Wait until the connection's TCP socket closed."""
+    await asyncio.shield(ws.wait_closed())
