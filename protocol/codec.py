@@ -9,8 +9,12 @@ import msgspec
 from protocol.codes import ErrorCode
 from protocol.messages import CLIENT_TYPES, AnyClientMessage, AnyServerMessage
 
-_client_decoder: Final = msgspec.json.Decoder(AnyClientMessage)
-_server_decoder: Final = msgspec.json.Decoder(AnyServerMessage)
+_client_decoder: Final[msgspec.json.Decoder[AnyClientMessage]] = msgspec.json.Decoder(
+    AnyClientMessage
+)
+_server_decoder: Final[msgspec.json.Decoder[AnyServerMessage]] = msgspec.json.Decoder(
+    AnyServerMessage
+)
 _encoder: Final = msgspec.json.Encoder()
 _PATH_IN_ERROR: Final = re.compile(r"at `(\$[^`]*)`")
 

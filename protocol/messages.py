@@ -6,7 +6,6 @@ offset, broadcast frames only), `ts` (server time) and `payload`. Every string a
 
 from typing import Annotated, Literal
 
-import msgspec
 from msgspec import Meta, Struct
 
 from protocol.codes import ErrorCode
@@ -378,4 +377,3 @@ AnyServerMessage = (
     | Pong
     | Error
 )
-

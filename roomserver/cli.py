@@ -20,7 +20,9 @@ DEFAULT_CONFIG = Path("config.toml")
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the console script and of `python -m roomserver`."""
     parser = argparse.ArgumentParser(prog="roomserver", description=__doc__)
-    parser.add_argument("--config", type=Path, help="config file (default: ./config.toml if present)")
+    parser.add_argument(
+        "--config", type=Path, help="config file (default: ./config.toml if present)"
+    )
     commands = parser.add_subparsers(dest="command")
     run = commands.add_parser("run", help="start a node (the default command)")
     run.add_argument("--sandbox", action="store_true", help="seed the demo tournament and players")
@@ -29,7 +31,11 @@ def main(argv: list[str] | None = None) -> int:
     token.add_argument("--ttl-s", type=int, default=None, help="lifetime in seconds")
     args = parser.parse_args(argv)
 
-    path = args.config if args.config is not None else (DEFAULT_CONFIG if DEFAULT_CONFIG.exists() else None)
+    path = (
+        args.config
+        if args.config is not None
+        else (DEFAULT_CONFIG if DEFAULT_CONFIG.exists() else None)
+    )
     try:
         config = load_config(path, sandbox=True if getattr(args, "sandbox", False) else None)
         if args.command == "token":

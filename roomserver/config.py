@@ -26,7 +26,7 @@ class _Section(Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
     pass
 
 
-class ServerConfig(_Section):
+class ServerConfig(_Section, frozen=True, forbid_unknown_fields=True, kw_only=True):
     """The public WebSocket listener."""
 
     host: str = "0.0.0.0"
@@ -48,7 +48,7 @@ class ServerConfig(_Section):
     shutdown_grace_s: Seconds = 10.0
 
 
-class SlowConsumerConfig(_Section):
+class SlowConsumerConfig(_Section, frozen=True, forbid_unknown_fields=True, kw_only=True):
     """When a client that does not read is closed with 1013."""
 
     max_buffered_bytes: PositiveInt = 262144
@@ -56,7 +56,7 @@ class SlowConsumerConfig(_Section):
     check_interval_s: Seconds = 0.5
 
 
-class RateLimitConfig(_Section):
+class RateLimitConfig(_Section, frozen=True, forbid_unknown_fields=True, kw_only=True):
     """Per-connection message rate: a token bucket, then `RATE_LIMITED`, then close 1008."""
 
     messages_per_s: Seconds = 50.0
@@ -65,7 +65,7 @@ class RateLimitConfig(_Section):
     max_spins_in_flight: PositiveInt = 64
 
 
-class RoomsConfig(_Section):
+class RoomsConfig(_Section, frozen=True, forbid_unknown_fields=True, kw_only=True):
     """Room actors."""
 
     leaderboard_hz: Seconds = 4.0
@@ -74,7 +74,7 @@ class RoomsConfig(_Section):
     presence_detail_max_members: NonNegativeInt = 500
 
 
-class PostgresConfig(_Section):
+class PostgresConfig(_Section, frozen=True, forbid_unknown_fields=True, kw_only=True):
     """The ledger database; no `dsn` starts the embedded server with data in `embedded_data_dir`."""
 
     dsn: str = ""
@@ -84,13 +84,13 @@ class PostgresConfig(_Section):
     command_timeout_s: Seconds = 10.0
 
 
-class RedisConfig(_Section):
+class RedisConfig(_Section, frozen=True, forbid_unknown_fields=True, kw_only=True):
     """The cross-node bus; empty means one node with an in-process bus."""
 
     url: str = ""
 
 
-class JwtKey(_Section):
+class JwtKey(_Section, frozen=True, forbid_unknown_fields=True, kw_only=True):
     """A token verification key selected by the token's `kid` header."""
 
     kid: str
@@ -99,7 +99,7 @@ class JwtKey(_Section):
     public_key_pem: str = ""
 
 
-class AuthConfig(_Section):
+class AuthConfig(_Section, frozen=True, forbid_unknown_fields=True, kw_only=True):
     """Player tokens (JWT) issued by the Casino System."""
 
     issuer: str = "casino-system"
@@ -111,19 +111,19 @@ class AuthConfig(_Section):
     token_ttl_s: PositiveInt = 7200
 
 
-class SandboxConfig(_Section):
+class SandboxConfig(_Section, frozen=True, forbid_unknown_fields=True, kw_only=True):
     """Seeded demo tournament and test players; never on in production."""
 
     enabled: bool = False
 
 
-class LogConfig(_Section):
+class LogConfig(_Section, frozen=True, forbid_unknown_fields=True, kw_only=True):
     """Logging."""
 
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
 
-class Config(_Section):
+class Config(_Section, frozen=True, forbid_unknown_fields=True, kw_only=True):
     """The whole node configuration."""
 
     server: ServerConfig = ServerConfig()
@@ -210,9 +210,11 @@ def _check(config: Config) -> None:
     auth = config.auth
     if not auth.jwt_secret and not auth.keys:
         raise ConfigError("config key auth.jwt_secret: no token key is configured")
+    if auth.jwt_secret and len(auth.jwt_secret.encode()) < 32:
+        raise ConfigError("config key auth.jwt_secret: an HS256 secret needs at least 32 bytes")
     for key in auth.keys:
-        if key.algorithm == "HS256" and not key.secret:
-            raise ConfigError(f"config key auth.keys[{key.kid}].secret: HS256 needs a secret")
+        if key.algorithm == "HS256" and len(key.secret.encode()) < 32:
+            raise ConfigError(f"config key auth.keys[{key.kid}].secret: needs at least 32 bytes")
         if key.algorithm != "HS256" and not key.public_key_pem:
             raise ConfigError(f"config key auth.keys[{key.kid}].public_key_pem: required")
     if not config.server.path.startswith("/"):

@@ -218,7 +218,9 @@ class Hub:
                 self._start_spin(session, message)
             case Ping():
                 session.send(
-                    encode(Pong(rid=message.rid, ts=format_ts(now), payload=PongPayload(t=message.t)))
+                    encode(
+                        Pong(rid=message.rid, ts=format_ts(now), payload=PongPayload(t=message.t))
+                    )
                 )
             case RoomJoin():
                 await self._join(session, message)
@@ -259,7 +261,9 @@ class Hub:
         if status not in (REGISTERED, ALREADY_REGISTERED):
             raise RequestError(error_code_from_ledger(status))
         if existing is None:
-            existing = Membership(room, await self._ledger.next_nonce(room.room_id, claims.player_id))
+            existing = Membership(
+                room, await self._ledger.next_nonce(room.room_id, claims.player_id)
+            )
             session.memberships[room.room_id] = existing
         try:
             await room.join(session, message.since_seq, chips or 0, message.rid)

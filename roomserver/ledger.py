@@ -11,9 +11,11 @@ from typing import Any, Final, Literal
 
 import asyncpg
 import msgspec
+from asyncpg.pool import PoolConnectionProxy
 
 from protocol.messages import Scoring
 
+Connection = asyncpg.Connection | PoolConnectionProxy
 TournamentKind = Literal["scheduled", "hop_on_off"]
 TournamentStatus = Literal["scheduled", "running", "completing", "completed", "cancelled"]
 
@@ -227,7 +229,7 @@ class Ledger:
 
     @staticmethod
     async def _account(
-        connection: asyncpg.Connection, kind: str, owner_id: str, scope: str, currency: str
+        connection: Connection, kind: str, owner_id: str, scope: str, currency: str
     ) -> int:
         account_id: int = await connection.fetchval(
             """WITH created AS (

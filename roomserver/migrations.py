@@ -10,6 +10,7 @@ from importlib import resources
 from typing import Final
 
 import asyncpg
+from asyncpg.pool import PoolConnectionProxy
 
 _LOCK_ID: Final = 0x726F6F6D  # "room": the advisory lock every node takes to migrate
 _FILE_NAME: Final = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
@@ -38,7 +39,7 @@ def available_migrations() -> list[Migration]:
     return found
 
 
-async def apply_migrations(connection: asyncpg.Connection) -> list[int]:
+async def apply_migrations(connection: "asyncpg.Connection | PoolConnectionProxy") -> list[int]:
     """Apply every migration not yet recorded; returns the versions applied now."""
     applied_now = []
     async with connection.transaction():
@@ -49,7 +50,9 @@ async def apply_migrations(connection: asyncpg.Connection) -> list[int]:
                    name text NOT NULL,
                    applied_at timestamptz NOT NULL DEFAULT now())"""
         )
-        done = {r["version"] for r in await connection.fetch("SELECT version FROM schema_migrations")}
+        done = {
+            r["version"] for r in await connection.fetch("SELECT version FROM schema_migrations")
+        }
         for migration in available_migrations():
             if migration.version in done:
                 continue

@@ -65,7 +65,9 @@ async def running_node(config: Config) -> AsyncIterator[Node]:
                     tasks.create_task(coroutine)
 
                 rooms = RoomDirectory(ledger, LocalBus(), config.rooms, tasks.create_task)
-                hub = Hub(config, TokenVerifier(config.auth), ledger, rooms, SpinService(ledger), spawn)
+                hub = Hub(
+                    config, TokenVerifier(config.auth), ledger, rooms, SpinService(ledger), spawn
+                )
                 await hub.start()
                 watcher = tasks.create_task(hub.watch_slow_consumers())
                 try:

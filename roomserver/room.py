@@ -48,7 +48,9 @@ class _Join:
     since_seq: int | None
     balance: int
     rid: str | None
-    done: asyncio.Future[None] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
+    done: asyncio.Future[None] = field(
+        default_factory=lambda: asyncio.get_running_loop().create_future()
+    )
 
 
 @dataclass(slots=True)
@@ -56,7 +58,9 @@ class _Leave:
     session: Session
     rid: str | None
     reply: bool
-    done: asyncio.Future[None] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
+    done: asyncio.Future[None] = field(
+        default_factory=lambda: asyncio.get_running_loop().create_future()
+    )
 
 
 @dataclass(slots=True)
@@ -140,7 +144,9 @@ class Room:
 
     # ------------------------------------------------------------ API for other tasks
 
-    async def join(self, session: Session, since_seq: int | None, balance: int, rid: str | None) -> None:
+    async def join(
+        self, session: Session, since_seq: int | None, balance: int, rid: str | None
+    ) -> None:
         """Add the session (replacing the player's older connection) and send the snapshot."""
         command = _Join(session, since_seq, balance, rid)
         await self._inbox.put(command)
@@ -280,7 +286,9 @@ class Room:
             session.memberships.pop(self.room_id, None)
             self._presence_changed(session.player_id, joined=False)
         if command.reply:
-            session.send(encode(RoomLeft(rid=command.rid, room=self.room_id, ts=format_ts(time.time()))))
+            session.send(
+                encode(RoomLeft(rid=command.rid, room=self.room_id, ts=format_ts(time.time())))
+            )
 
     def _presence_changed(self, player_id: str, *, joined: bool) -> None:
         if len(self._members) > self._config.presence_detail_max_members:
@@ -290,7 +298,11 @@ class Room:
             return
         payload = PresencePayload(players_online=len(self._members), player_id=player_id)
         message_type = PlayerConnected if joined else PlayerDisconnected
-        self._broadcast(message_type(room=self.room_id, seq=self._seq + 1, ts=format_ts(time.time()), payload=payload))
+        self._broadcast(
+            message_type(
+                room=self.room_id, seq=self._seq + 1, ts=format_ts(time.time()), payload=payload
+            )
+        )
         self._online_at_last_push = len(self._members)
 
     # ------------------------------------------------------------ the tick

@@ -36,7 +36,7 @@ class RoomDirectory:
         return self._rooms.get(room_id)
 
     async def open(self, room_id: str) -> Room | None:
-        """The room for a tournament id, opening it if needed; None when there is no such tournament."""
+        """The room of a tournament, opened if needed; None when there is no such tournament."""
         room = self._rooms.get(room_id)
         if room is not None:
             return room
@@ -50,7 +50,9 @@ class RoomDirectory:
             if tournament is None:
                 room = None
             else:
-                room = Room(tournament, await self._ledger.standings(room_id), self._bus, self._config)
+                room = Room(
+                    tournament, await self._ledger.standings(room_id), self._bus, self._config
+                )
                 self._rooms[room_id] = room
                 self._tasks.append(self._start_task(room.run()))
             future.set_result(room)

@@ -1,0 +1,38 @@
+# The two commands: `make run` and `make test`. Both create .venv/ when needed.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: run test lint format schema clean
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python >= 3.11 is required")'
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+## Start a node on the embedded default (embedded PostgreSQL, in-process bus) with the sandbox.
+run: $(STAMP)
+	$(BIN)/roomserver run --sandbox
+
+## Lint, type-check and run every test against real PostgreSQL and Redis.
+test: $(STAMP) lint
+	$(BIN)/python -m pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+format: $(STAMP)
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+## Refresh the committed JSON schema of the wire after a deliberate protocol change.
+schema: $(STAMP)
+	$(BIN)/python -m protocol.schema > protocol/wire_schema.json
+
+clean:
+	rm -rf $(VENV) build *.egg-info .mypy_cache .ruff_cache .pytest_cache

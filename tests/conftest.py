@@ -1,0 +1,62 @@
+"""Session fixtures backed by real PostgreSQL and Redis servers.
+
+See ``tests/services.py`` for how each server is found or started.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+
+import pytest
+import uvloop
+
+from tests.services import (
+    POSTGRES_DSN_ENV,
+    REDIS_URL_ENV,
+    acquire_postgres,
+    acquire_redis,
+    create_database,
+    drop_database,
+    dsn_for_database,
+)
+
+
+def pytest_asyncio_loop_factories(
+    config: pytest.Config, item: pytest.Item
+) -> Mapping[str, Callable[[], asyncio.AbstractEventLoop]]:
+    """Runs asyncio tests and fixtures on uvloop, as the server does."""
+    return {"uvloop": uvloop.new_event_loop}
+
+
+@pytest.fixture(scope="session")
+def postgres_admin_dsn() -> Iterator[str]:
+    """Superuser DSN of the PostgreSQL server used by this test session."""
+    service = acquire_postgres(os.environ.get(POSTGRES_DSN_ENV))
+    try:
+        yield service.url
+    finally:
+        service.stop()
+
+
+@pytest.fixture(scope="session")
+async def database_dsn(postgres_admin_dsn: str) -> AsyncIterator[str]:
+    """DSN of a fresh, empty database, dropped at the end of the session."""
+    name = f"rs_test_{secrets.token_hex(6)}"
+    await create_database(postgres_admin_dsn, name)
+    try:
+        yield dsn_for_database(postgres_admin_dsn, name)
+    finally:
+        await drop_database(postgres_admin_dsn, name)
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> Iterator[str]:
+    """URL of the Redis server used by this test session."""
+    service = acquire_redis(os.environ.get(REDIS_URL_ENV))
+    try:
+        yield service.url
+    finally:
+        service.stop()

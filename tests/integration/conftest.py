@@ -1,0 +1,62 @@
+"""Integration fixtures: a migrated database and in-process nodes on 127.0.0.1:0.
+
+After every integration test the books are audited: every transaction sums to zero, every
+running balance equals its entries, and no player balance is negative.
+"""
+
+import contextlib
+from collections.abc import AsyncIterator
+from typing import Protocol
+
+import pytest
+
+from roomserver.config import Config, PostgresConfig, ServerConfig
+from roomserver.ledger import Ledger, create_pool
+from roomserver.migrations import apply_migrations
+from roomserver.node import Node, running_node
+from tests.integration.support import TEST_AUTH
+
+
+@pytest.fixture(scope="session")
+async def ledger(database_dsn: str) -> AsyncIterator[Ledger]:
+    """A ledger on the session's fresh, migrated database."""
+    pool = await create_pool(database_dsn, min_size=1, max_size=8, timeout_s=30)
+    async with pool.acquire() as connection:
+        await apply_migrations(connection)
+    try:
+        yield Ledger(pool)
+    finally:
+        await pool.close()
+
+
+@pytest.fixture(autouse=True)
+async def books_balance(ledger: Ledger) -> AsyncIterator[None]:
+    """Audit the ledger after the test."""
+    yield
+    assert await ledger.audit() == []
+
+
+@pytest.fixture
+def base_config(database_dsn: str) -> Config:
+    """A node on a free loopback port, on the test database."""
+    return Config(
+        server=ServerConfig(host="127.0.0.1", port=0, close_timeout_s=2.0),
+        postgres=PostgresConfig(dsn=database_dsn, pool_min_size=1, pool_max_size=8),
+        auth=TEST_AUTH,
+    )
+
+
+class NodeStarter(Protocol):
+    def __call__(
+        self, config: Config | None = None
+    ) -> contextlib.AbstractAsyncContextManager[Node]: ...
+
+
+@pytest.fixture
+def start_node(base_config: Config) -> NodeStarter:
+    """`async with start_node(config) as node:` runs an in-process node."""
+
+    def starter(config: Config | None = None) -> contextlib.AbstractAsyncContextManager[Node]:
+        return running_node(config or base_config)
+
+    return starter

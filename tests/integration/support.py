@@ -1,0 +1,83 @@
+"""Helpers for integration tests: tokens, unique ids, tournaments with known seeds, joining."""
+
+import secrets
+from typing import Any
+
+import asyncpg
+
+from loadtest.client import RoomClient
+from protocol.messages import RoomJoin, RoomSnapshot
+from roomserver import fairness, slot_game
+from roomserver.config import AuthConfig
+from roomserver.ledger import Ledger, Tournament, TournamentConfig, TournamentStatus
+from roomserver.node import Node
+from roomserver.tokens import issue_token
+
+TEST_AUTH = AuthConfig(jwt_secret="integration-test-secret-of-at-least-32-bytes")
+
+
+def ws_url(node: Node) -> str:
+    """The node's WebSocket URL."""
+    return f"ws://127.0.0.1:{node.hub.port}/ws"
+
+
+def token(player_id: str, **options: Any) -> str:
+    """A valid player token signed with the test secret."""
+    options.setdefault("name", f"Player {player_id}")
+    options.setdefault("currency", "EUR")
+    return issue_token(TEST_AUTH, player_id=player_id, **options)
+
+
+def unique(prefix: str) -> str:
+    """A fresh id, so tests sharing the database never collide."""
+    return f"{prefix}-{secrets.token_hex(4)}"
+
+
+async def create_tournament(
+    ledger: Ledger, *, status: TournamentStatus = "running", **overrides: Any
+) -> Tournament:
+    """A tournament with a known server seed (so tests can predict outcomes)."""
+    fields: dict[str, Any] = {
+        "tournament_id": unique("t"),
+        "kind": "hop_on_off",
+        "name": "Test tournament",
+        "game_id": slot_game.GAME_ID,
+        "currency": "EUR",
+        "buy_in": 0,
+        "starting_chips": 100_000,
+        "min_stake": 10,
+        "max_stake": 10_000,
+        "max_players": 1000,
+        "scoring": "total_win",
+        "leaderboard_size": 10,
+    }
+    fields.update(overrides)
+    seed = fairness.new_server_seed()
+    tournament_config = TournamentConfig(**fields)
+    created = await ledger.create_tournament(
+        tournament_config,
+        status=status,
+        server_seed=seed,
+        server_seed_hash=fairness.server_seed_hash(seed),
+    )
+    assert created
+    loaded = await ledger.load_tournament(tournament_config.tournament_id)
+    assert loaded is not None
+    return loaded
+
+
+async def join(client: RoomClient, room: str, rid: str = "join") -> RoomSnapshot:
+    """Join and return the snapshot."""
+    await client.send(RoomJoin(room=room, rid=rid))
+    return await client.recv_type(RoomSnapshot, rid=rid)
+
+
+async def fetch_spins(ledger: Ledger, tournament_id: str, player_id: str) -> list[asyncpg.Record]:
+    """The spins recorded for a player in a tournament."""
+    return list(
+        await ledger.pool.fetch(
+            "SELECT * FROM spins WHERE tournament_id = $1 AND player_id = $2 ORDER BY nonce",
+            tournament_id,
+            player_id,
+        )
+    )

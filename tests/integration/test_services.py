@@ -1,0 +1,121 @@
+"""The service fixtures and the embedded PostgreSQL run real servers."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import asyncpg
+import psutil  # type: ignore[import-untyped, unused-ignore]
+import pytest
+import redis.asyncio
+import uvloop
+
+from roomserver.embedded_postgres import start_embedded_postgres
+from tests.services import (
+    acquire_postgres,
+    acquire_redis,
+    free_tcp_port,
+    postgres_problem,
+    redis_problem,
+)
+
+
+@pytest.fixture
+def scratch_dir() -> Iterator[Path]:
+    """A temporary directory outside pytest's, whose permissions pgserver may widen."""
+    path = Path(tempfile.mkdtemp(prefix="roomserver-test-"))
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def _postgres_processes(data_dir: Path) -> list[int]:
+    return [
+        process.pid
+        for process in psutil.process_iter(["name", "cmdline"])
+        if process.info["name"] == "postgres" and str(data_dir) in (process.info["cmdline"] or [])
+    ]
+
+
+async def test_database_dsn_is_a_fresh_empty_database(database_dsn: str) -> None:
+    connection = await asyncpg.connect(database_dsn)
+    try:
+        assert (await connection.fetchval("SELECT current_database()")).startswith("rs_test_")
+        tables = await connection.fetchval(
+            "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'"
+        )
+    finally:
+        await connection.close()
+    assert tables == 0
+
+
+async def test_redis_url_answers_ping(redis_url: str) -> None:
+    client = redis.asyncio.Redis.from_url(redis_url)
+    try:
+        assert await client.ping() is True
+    finally:
+        await client.aclose()
+
+
+async def test_redis_is_started_when_none_is_found() -> None:
+    nowhere = f"redis://127.0.0.1:{free_tcp_port()}/0"
+
+    service = await asyncio.to_thread(acquire_redis, "", nowhere)
+    try:
+        assert service.origin == "started"
+        assert service.url != nowhere
+        assert await asyncio.to_thread(redis_problem, service.url) is None
+    finally:
+        await asyncio.to_thread(service.stop)
+    assert await asyncio.to_thread(redis_problem, service.url) is not None
+
+
+@pytest.mark.slow
+async def test_postgres_is_started_when_none_is_found() -> None:
+    nowhere = f"postgresql://postgres@127.0.0.1:{free_tcp_port()}/postgres"
+
+    service = await asyncio.to_thread(acquire_postgres, None, nowhere)
+    try:
+        assert service.origin == "started"
+        assert await asyncio.to_thread(postgres_problem, service.url) is None
+    finally:
+        await asyncio.to_thread(service.stop)
+    assert await asyncio.to_thread(postgres_problem, service.url) is not None
+
+
+@pytest.mark.slow
+async def test_embedded_postgres_keeps_data_across_restarts(scratch_dir: Path) -> None:
+    data_dir = scratch_dir / "pg"
+
+    first = await asyncio.to_thread(start_embedded_postgres, data_dir)
+    try:
+        connection = await asyncpg.connect(first.dsn)
+        try:
+            assert await connection.fetchval("SELECT 1") == 1
+            assert await connection.fetchval("SELECT current_database()") == "roomserver"
+            await connection.execute("CREATE TABLE survivor (note text)")
+            await connection.execute("INSERT INTO survivor VALUES ('kept')")
+        finally:
+            await connection.close()
+    finally:
+        await asyncio.to_thread(first.stop)
+    assert _postgres_processes(first.data_dir) == []
+    await asyncio.to_thread(first.stop)  # a second stop is a no-op
+
+    second = await asyncio.to_thread(start_embedded_postgres, data_dir)
+    try:
+        connection = await asyncpg.connect(second.dsn)
+        try:
+            assert await connection.fetchval("SELECT note FROM survivor") == "kept"
+        finally:
+            await connection.close()
+    finally:
+        await asyncio.to_thread(second.stop)
+    assert _postgres_processes(second.data_dir) == []
+
+
+async def test_tests_run_on_uvloop() -> None:
+    assert isinstance(asyncio.get_running_loop(), uvloop.Loop)

@@ -1,0 +1,310 @@
+"""Real PostgreSQL and Redis servers for the test suite.
+
+For each service: use the URL from its environment variable when one is set;
+otherwise use a server already running on the default local port; otherwise
+start a private one, which the caller stops when done.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+import urllib.parse
+from collections.abc import Callable, Coroutine
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Final, Literal, TypeVar
+
+import asyncpg
+import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+
+from roomserver.embedded_postgres import start_embedded_postgres
+
+POSTGRES_DSN_ENV: Final = "ROOMSERVER_TEST_POSTGRES_DSN"
+REDIS_URL_ENV: Final = "ROOMSERVER_TEST_REDIS_URL"
+DEFAULT_POSTGRES_DSN: Final = "postgresql://postgres@127.0.0.1:5432/postgres"
+DEFAULT_REDIS_URL: Final = "redis://127.0.0.1:6379/0"
+PROBE_TIMEOUT: Final = 1.0
+REDIS_START_TIMEOUT: Final = 10.0
+
+_DATABASE_NAME: Final = re.compile(r"[a-z_][a-z0-9_]{0,62}")
+_T = TypeVar("_T")
+_POSTGRES_PROBE_ERRORS: Final = (
+    OSError,
+    TimeoutError,
+    ValueError,
+    asyncpg.PostgresError,
+    asyncpg.InterfaceError,
+)
+
+
+class ServiceUnavailableError(RuntimeError):
+    """A configured service does not answer, or a private one cannot start."""
+
+
+@dataclass
+class Service:
+    """A server the tests can use.
+
+    Attributes:
+        url: Connection URL (an asyncpg DSN or a redis URL).
+        origin: ``"env"`` if configured by environment variable, ``"local"`` if
+            found on the default port, ``"started"`` if started for the caller.
+    """
+
+    url: str
+    origin: Literal["env", "local", "started"]
+    _shutdown: Callable[[], None] | None = field(default=None, repr=False)
+
+    def stop(self) -> None:
+        """Stops the server if it was started for the caller; idempotent."""
+        shutdown, self._shutdown = self._shutdown, None
+        if shutdown is not None:
+            shutdown()
+
+
+def acquire_postgres(configured: str | None, default_dsn: str = DEFAULT_POSTGRES_DSN) -> Service:
+    """Finds or starts a PostgreSQL server and returns a superuser DSN for it.
+
+    Args:
+        configured: DSN from the environment; empty or ``None`` means unset.
+        default_dsn: DSN of the server probed when nothing is configured.
+
+    Raises:
+        ServiceUnavailableError: If the configured server does not answer.
+    """
+    if configured:
+        problem = postgres_problem(configured)
+        if problem is not None:
+            raise ServiceUnavailableError(
+                f"{POSTGRES_DSN_ENV}={redact(configured)} does not answer: {problem}"
+            )
+        return Service(configured, "env")
+    if postgres_problem(default_dsn) is None:
+        return Service(default_dsn, "local")
+    return start_postgres()
+
+
+def acquire_redis(configured: str | None, default_url: str = DEFAULT_REDIS_URL) -> Service:
+    """Finds or starts a Redis server and returns its URL.
+
+    Args:
+        configured: URL from the environment; empty or ``None`` means unset.
+        default_url: URL of the server probed when nothing is configured.
+
+    Raises:
+        ServiceUnavailableError: If the configured server does not answer, or
+            ``redis-server`` cannot be started.
+    """
+    if configured:
+        problem = redis_problem(configured)
+        if problem is not None:
+            raise ServiceUnavailableError(
+                f"{REDIS_URL_ENV}={redact(configured)} does not answer: {problem}"
+            )
+        return Service(configured, "env")
+    if redis_problem(default_url) is None:
+        return Service(default_url, "local")
+    return start_redis()
+
+
+def start_postgres() -> Service:
+    """Starts a private embedded PostgreSQL in a temporary directory.
+
+    Stopping the returned service stops the server and deletes its data.
+    """
+    root = Path(tempfile.mkdtemp(prefix="roomserver-test-pg-"))
+    try:
+        server = start_embedded_postgres(root / "data", database="postgres")
+    except BaseException:
+        shutil.rmtree(root, ignore_errors=True)
+        raise
+
+    def shutdown() -> None:
+        try:
+            server.stop()
+        finally:
+            shutil.rmtree(root, ignore_errors=True)
+
+    return Service(server.dsn, "started", shutdown)
+
+
+def start_redis(attempts: int = 3) -> Service:
+    """Starts a private ``redis-server`` on a free port of 127.0.0.1.
+
+    It keeps no data on disk. Stopping the returned service terminates it.
+
+    Args:
+        attempts: Ports to try, in case another process takes a chosen port
+            before the server binds it.
+
+    Raises:
+        ServiceUnavailableError: If ``redis-server`` is missing or never answers.
+    """
+    executable = shutil.which("redis-server")
+    if executable is None:
+        raise ServiceUnavailableError(
+            f"no Redis configured ({REDIS_URL_ENV}), none on {DEFAULT_REDIS_URL}, "
+            "and redis-server is not on PATH"
+        )
+    failures: list[str] = []
+    for _ in range(attempts):
+        service, failure = _try_start_redis(executable, free_tcp_port())
+        if service is not None:
+            return service
+        failures.append(failure)
+    raise ServiceUnavailableError("redis-server did not start:\n" + "\n---\n".join(failures))
+
+
+def _try_start_redis(executable: str, port: int) -> tuple[Service | None, str]:
+    workdir = Path(tempfile.mkdtemp(prefix="roomserver-test-redis-"))
+    log_path = workdir / "redis.log"
+    url = f"redis://127.0.0.1:{port}/0"
+    command = [
+        executable,
+        "--port",
+        str(port),
+        "--bind",
+        "127.0.0.1",
+        "--save",
+        "",
+        "--appendonly",
+        "no",
+        "--dir",
+        str(workdir),
+        "--logfile",
+        str(log_path),
+        "--daemonize",
+        "no",
+    ]
+    process = subprocess.Popen(
+        command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+
+    def shutdown() -> None:
+        process.terminate()
+        try:
+            process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+    deadline = time.monotonic() + REDIS_START_TIMEOUT
+    while process.poll() is None and time.monotonic() < deadline:
+        if redis_problem(url, timeout=0.2) is None:
+            return Service(url, "started", shutdown), ""
+        time.sleep(0.05)
+    exit_code = process.poll()
+    try:
+        log = log_path.read_text(errors="replace").strip()
+    except OSError:
+        log = ""
+    shutdown()
+    state = "did not answer in time" if exit_code is None else f"exited with {exit_code}"
+    return None, f"port {port}: {state}\n{log}"
+
+
+def postgres_problem(dsn: str, timeout: float = PROBE_TIMEOUT) -> str | None:
+    """Returns why ``SELECT 1`` fails on ``dsn``, or ``None`` if it works.
+
+    Runs on a private event loop in a worker thread, so it may be called from
+    synchronous code while another event loop exists in this thread.
+    """
+
+    async def probe() -> None:
+        connection = await asyncpg.connect(dsn, timeout=timeout)
+        try:
+            await connection.fetchval("SELECT 1", timeout=timeout)
+        finally:
+            await connection.close(timeout=timeout)
+
+    try:
+        _run_on_private_loop(probe)
+    except _POSTGRES_PROBE_ERRORS as exc:
+        return f"{type(exc).__name__}: {exc}"
+    return None
+
+
+def redis_problem(url: str, timeout: float = PROBE_TIMEOUT) -> str | None:
+    """Returns why ``PING`` fails on ``url``, or ``None`` if it works."""
+    try:
+        with redis.Redis.from_url(
+            url,
+            socket_connect_timeout=timeout,
+            socket_timeout=timeout,
+            retry=Retry(NoBackoff(), retries=0),
+        ) as client:
+            client.ping()
+    except (redis.RedisError, OSError, ValueError) as exc:
+        return f"{type(exc).__name__}: {exc}"
+    return None
+
+
+async def create_database(admin_dsn: str, name: str) -> None:
+    """Creates an empty database ``name`` (from template0) on the server."""
+    _check_database_name(name)
+    connection = await asyncpg.connect(admin_dsn, timeout=10)
+    try:
+        await connection.execute(f'CREATE DATABASE "{name}" TEMPLATE template0')
+    finally:
+        await connection.close()
+
+
+async def drop_database(admin_dsn: str, name: str) -> None:
+    """Drops database ``name`` if it exists, disconnecting its sessions first."""
+    _check_database_name(name)
+    connection = await asyncpg.connect(admin_dsn, timeout=10)
+    try:
+        if connection.get_server_version().major >= 13:
+            await connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        else:
+            await connection.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                " WHERE datname = $1 AND pid <> pg_backend_pid()",
+                name,
+            )
+            await connection.execute(f'DROP DATABASE IF EXISTS "{name}"')
+    finally:
+        await connection.close()
+
+
+def dsn_for_database(dsn: str, name: str) -> str:
+    """Returns ``dsn`` pointing at database ``name`` instead (query kept)."""
+    parts = urllib.parse.urlsplit(dsn)
+    return urllib.parse.urlunsplit(parts._replace(path="/" + urllib.parse.quote(name)))
+
+
+def free_tcp_port() -> int:
+    """Returns a TCP port of 127.0.0.1 that nothing listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def redact(url: str) -> str:
+    """Returns ``url`` with any password replaced by ``***``."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return urllib.parse.urlunsplit(parts._replace(netloc=netloc))
+
+
+def _check_database_name(name: str) -> None:
+    if not _DATABASE_NAME.fullmatch(name):
+        raise ValueError(f"not a plain lower-case database name: {name!r}")
+
+
+def _run_on_private_loop(factory: Callable[[], Coroutine[Any, Any, _T]]) -> _T:
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="service-probe") as pool:
+        return pool.submit(lambda: asyncio.run(factory())).result()
