@@ -85,6 +85,18 @@ class RoomClient:
                 if isinstance(frame, kind) and (rid is None or getattr(frame, "rid", None) == rid):
                     return frame
 
+    async def replies(self, rids: Sequence[str], timeout_s: float = 10.0) -> dict[str, Any]:
+        """The direct replies (any type) to the given request ids, in whatever order they come."""
+        wanted, found = set(rids), {}
+        async with asyncio.timeout(timeout_s):
+            while wanted:
+                frame = await self.recv(timeout_s)
+                rid = getattr(frame, "rid", None)
+                if rid in wanted:
+                    wanted.discard(rid)
+                    found[rid] = frame
+        return found
+
     async def collect(self, kinds: Sequence[type[msgspec.Struct]], duration_s: float) -> list[Any]:
         """Every frame of the given types received during `duration_s`."""
         frames: list[Any] = []
