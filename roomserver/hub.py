@@ -159,6 +159,7 @@ class Hub:
             ),
             max_buffered_bytes=self._config.slow_consumer.max_buffered_bytes,
             spawn=self._spawn,
+            on_close=self._count_close,
         )
         self._sessions.add(session)
         self.stats.connections_opened += 1
@@ -178,17 +179,16 @@ class Hub:
         finally:
             expiry.cancel()
             self._sessions.discard(session)
-            self._note_buffer_peak(session)
+            self.stats.peak_buffered_bytes = max(
+                self.stats.peak_buffered_bytes, session.peak_buffered_bytes
+            )
             for membership in list(session.memberships.values()):
                 await membership.room.leave(session, None, reply=False)
 
-    def _note_buffer_peak(self, session: Session) -> None:
-        self.stats.peak_buffered_bytes = max(
-            self.stats.peak_buffered_bytes, session.peak_buffered_bytes
-        )
-        if session.close_code == CloseCode.TRY_AGAIN_LATER:
+    def _count_close(self, code: CloseCode) -> None:
+        if code == CloseCode.TRY_AGAIN_LATER:
             self.stats.slow_consumer_closes += 1
-        elif session.close_code == CloseCode.POLICY_VIOLATION:
+        elif code == CloseCode.POLICY_VIOLATION:
             self.stats.rate_limit_closes += 1
 
     async def _on_frame(self, session: Session, data: bytes) -> None:

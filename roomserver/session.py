@@ -5,7 +5,6 @@ write buffer is the only outbound queue, and it is bounded: a client that lets i
 `max_buffered_bytes`, or keeps it non-empty for `max_stall_s`, is closed with 1013.
 """
 
-import asyncio
 import logging
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
@@ -45,6 +44,7 @@ class Session:
 
     __slots__ = (
         "_max_buffered_bytes",
+        "_on_close",
         "_spawn",
         "_transport",
         "claims",
@@ -66,6 +66,7 @@ class Session:
         *,
         max_buffered_bytes: int,
         spawn: Spawn,
+        on_close: Callable[[CloseCode], None],
     ) -> None:
         self.ws = ws
         self.claims = claims
@@ -78,6 +79,7 @@ class Session:
         self.close_code: int | None = None
         self._max_buffered_bytes = max_buffered_bytes
         self._spawn = spawn
+        self._on_close = on_close
         self._transport = ws.transport
 
     @property
@@ -130,15 +132,6 @@ class Session:
         if self.close_code is not None:
             return
         self.close_code = code
+        self._on_close(code)
         log.info("closing %s: %d %s", self.player_id, code, reason)
         self._spawn(self.ws.close(code, reason))
-
-
-def connection_closed(ws: ServerConnection) -> bool:
-    """Whether the socket is closing or closed."""
-    return ws.protocol.state in (State.CLOSING, State.CLOSED)
-
-
-async def sleep_until_closed(ws: ServerConnection) -> None:
-    """Wait until the connection's TCP socket closed."""
-    await asyncio.shield(ws.wait_closed())
