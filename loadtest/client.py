@@ -10,6 +10,7 @@ from typing import Any, Self, TypeVar
 
 import msgspec
 from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed
 from websockets.typing import Origin, Subprotocol
 
 from protocol.codec import decode_server, encode
@@ -97,7 +98,23 @@ class RoomClient:
                     found[rid] = frame
         return found
 
-    async def collect(self, kinds: Sequence[type[msgspec.Struct]], duration_s: float) -> list[Any]:
+    async def until_closed(self, timeout_s: float = 10.0) -> list[AnyServerMessage]:
+        """Every frame until the server closes the connection; the code is in `close_code`."""
+        frames: list[AnyServerMessage] = []
+        async with asyncio.timeout(timeout_s):
+            while True:
+                try:
+                    data = await self.ws.recv(decode=False)
+                except ConnectionClosed:
+                    return frames
+                frames.append(decode_server(data))
+
+    @property
+    def close_code(self) -> int | None:
+        """The close code the server sent, once closed."""
+        return self.ws.close_code
+
+    async def collect(self, kinds: Sequence[type[Any]], duration_s: float) -> list[Any]:
         """Every frame of the given types received during `duration_s`."""
         frames: list[Any] = []
         loop = asyncio.get_running_loop()

@@ -174,7 +174,10 @@ def load_config(
                 raise ConfigError(f"config key {section}: expected a table")
             table[key] = env[variable]
     if sandbox is not None:
-        raw.setdefault("sandbox", {})["enabled"] = sandbox
+        table = raw.setdefault("sandbox", {})
+        if not isinstance(table, dict):
+            raise ConfigError("config key sandbox: expected a table")
+        table["enabled"] = sandbox
     try:
         config = msgspec.convert(raw, Config)
     except msgspec.ValidationError as exc:

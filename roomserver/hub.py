@@ -193,7 +193,7 @@ class Hub:
 
     async def _on_frame(self, session: Session, data: bytes) -> None:
         now = time.time()
-        verdict = session.rate_limit.check(now)
+        verdict = session.rate_limit.check(time.monotonic())
         if verdict is None:
             session.close(CloseCode.POLICY_VIOLATION, "message rate limit exceeded")
             return

@@ -35,10 +35,13 @@ class Leaderboard:
         key = (-score, reached_at_s, player_id)
         player = self._players.get(player_id)
         if player is not None:
-            if version < player.version or player.key == key:
+            if version < player.version:
+                return False
+            player.name, player.version = name, version
+            if player.key == key:
                 return False
             del self._order[bisect.bisect_left(self._order, player.key)]
-            player.key, player.name, player.version = key, name, version
+            player.key = key
         else:
             self._players[player_id] = _Player(name, key, version)
         bisect.insort(self._order, key)

@@ -42,7 +42,7 @@ async def wait_listening(port: int, process: asyncio.subprocess.Process) -> None
 async def play_until_closed(
     url: str, player: str, room: str, results: dict[str, str]
 ) -> tuple[int | None, bool]:
-    """Spin with several requests in flight until the server closes; returns (close code, drained)."""
+    """Spin, several requests in flight, until the server closes: (close code, draining seen)."""
     draining_seen = False
     async with await RoomClient.connect(url, token(player)) as client:
         await join(client, room)
@@ -122,7 +122,8 @@ async def test_sigterm_lets_in_flight_spins_commit_and_reply(
     for player in players:
         chips = await ledger.chips_balance(room, player)
         wins = await ledger.pool.fetchval(
-            "SELECT coalesce(sum(win - stake), 0) FROM spins WHERE tournament_id = $1 AND player_id = $2",
+            """SELECT coalesce(sum(win - stake), 0) FROM spins
+                WHERE tournament_id = $1 AND player_id = $2""",
             room,
             player,
         )

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import random
+import re
 from typing import Any, get_args
 
 import msgspec
@@ -474,9 +476,19 @@ def test_encode_output_is_compact_utf8_json() -> None:
         (0, "1970-01-01T00:00:00.000Z"),
         (1.2345, "1970-01-01T00:00:01.234Z"),
         (59.999, "1970-01-01T00:00:59.999Z"),
+        # Truncated, not rounded: rounding 999.6 ms would print four digits.
+        (1.9996, "1970-01-01T00:00:01.999Z"),
         (1_795_255_200.123, "2026-11-21T10:00:00.123Z"),
         (951_782_400, "2000-02-29T00:00:00.000Z"),
     ],
 )
 def test_format_ts(epoch_s: float, expected: str) -> None:
     assert format_ts(epoch_s) == expected
+
+
+def test_format_ts_always_has_the_wire_shape() -> None:
+    shape = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$")
+    rng = random.Random(7)
+    for _ in range(1000):
+        epoch_s = rng.uniform(0, 4_102_444_800)  # up to 2100
+        assert shape.match(format_ts(epoch_s)), epoch_s

@@ -1,0 +1,117 @@
+"""The database itself refuses what the money rules forbid; migrations are safe to race."""
+
+import asyncio
+
+import asyncpg
+import pytest
+
+from roomserver.ledger import Ledger
+from roomserver.migrations import apply_migrations, available_migrations
+from tests.integration.support import create_tournament, unique
+from tests.services import create_database, drop_database, dsn_for_database
+
+
+async def funded_player(ledger: Ledger) -> tuple[str, int]:
+    player = unique("p")
+    await ledger.ensure_player(player, "P", "EUR")
+    await ledger.deposit(player, "EUR", 500, unique("dep"))
+    account_id: int = await ledger.pool.fetchval(
+        "SELECT account_id FROM accounts WHERE owner_id = $1 AND kind = 'player_cash'", player
+    )
+    return player, account_id
+
+
+async def test_entries_and_transactions_are_append_only(ledger: Ledger) -> None:
+    await funded_player(ledger)
+    for statement in [
+        "UPDATE entries SET amount = amount + 1",
+        "DELETE FROM entries",
+        "TRUNCATE entries CASCADE",
+        "UPDATE ledger_transactions SET kind = 'x'",
+        "DELETE FROM spins",
+    ]:
+        with pytest.raises(asyncpg.RestrictViolationError):
+            await ledger.pool.execute(statement)
+
+
+async def test_unbalanced_transactions_and_negative_balances_are_refused(ledger: Ledger) -> None:
+    _, cash = await funded_player(ledger)
+    house: int = await ledger.pool.fetchval(
+        "SELECT account_id FROM accounts WHERE kind = 'house_cash' AND scope = 'EUR'"
+    )
+    async with ledger.pool.acquire() as connection:
+        tx = await connection.fetchval(
+            """INSERT INTO ledger_transactions (kind, idempotency_key)
+               VALUES ('test', $1) RETURNING tx_id""",
+            unique("tx"),
+        )
+        with pytest.raises(asyncpg.CheckViolationError, match="does not sum to zero"):
+            await connection.execute(
+                "INSERT INTO entries (tx_id, account_id, amount) VALUES ($1, $2, 10), ($1, $3, -9)",
+                tx,
+                cash,
+                house,
+            )
+        with pytest.raises(asyncpg.CheckViolationError, match="balance_never_negative"):
+            await connection.execute(
+                """INSERT INTO entries (tx_id, account_id, amount)
+                   VALUES ($1, $2, -501), ($1, $3, 501)""",
+                tx,
+                cash,
+                house,
+            )
+    assert (
+        await ledger.pool.fetchval("SELECT balance FROM accounts WHERE account_id = $1", cash)
+        == 500
+    )
+
+
+async def test_registration_is_idempotent_and_respects_max_players(ledger: Ledger) -> None:
+    tournament = await create_tournament(ledger, max_players=2, buy_in=100, starting_chips=1000)
+    room = tournament.config.tournament_id
+    players = [(await funded_player(ledger))[0] for _ in range(3)]
+    results = await asyncio.gather(
+        *(ledger.register_player(room, p, rg_self_excluded=False) for p in players[:2] * 2)
+    )
+    assert sorted(status for status, _ in results) == ["ALREADY", "ALREADY", "OK", "OK"]
+    assert {chips for _, chips in results} == {1000}
+    assert await ledger.register_player(room, players[2], rg_self_excluded=False) == (
+        "ROOM_FULL",
+        None,
+    )
+    for player in players[:2]:
+        assert await ledger.cash_balance(player, "EUR") == 400
+    assert await ledger.cash_balance(players[2], "EUR") == 500
+    poor = unique("poor")
+    await ledger.ensure_player(poor, "Poor", "EUR")
+    other = await create_tournament(ledger, buy_in=100)
+    assert await ledger.register_player(
+        other.config.tournament_id, poor, rg_self_excluded=False
+    ) == (
+        "INSUFFICIENT_FUNDS",
+        None,
+    )
+    assert await ledger.register_player(
+        other.config.tournament_id, players[2], rg_self_excluded=True
+    ) == ("RG_BLOCKED", None)
+
+
+async def test_migrations_from_two_nodes_at_once_apply_once(postgres_admin_dsn: str) -> None:
+    name = f"rs_migrate_{unique('db').replace('-', '_')}"
+    await create_database(postgres_admin_dsn, name)
+    try:
+        dsn = dsn_for_database(postgres_admin_dsn, name)
+        connections = [await asyncpg.connect(dsn) for _ in range(3)]
+        try:
+            applied = await asyncio.gather(*(apply_migrations(c) for c in connections))
+            again = await apply_migrations(connections[0])
+            recorded = await connections[0].fetch("SELECT version FROM schema_migrations")
+        finally:
+            for connection in connections:
+                await connection.close()
+    finally:
+        await drop_database(postgres_admin_dsn, name)
+    versions = [m.version for m in available_migrations()]
+    assert sorted(v for run in applied for v in run) == versions
+    assert again == []
+    assert sorted(r["version"] for r in recorded) == versions
