@@ -112,7 +112,10 @@ class Room:
                 standing.reached_at.timestamp(),
                 standing.spins,
             )
-        self._seq = 0
+        # A reopened room (after a restart) continues above every seq it used before, so an old
+        # `since_seq` can never match a frame of the new stream: start at the clock in
+        # microseconds (below 2**53 until the year 2255, so safe in JavaScript).
+        self._seq = time.time_ns() // 1000
         self._history: deque[tuple[int, bytes]] = deque(maxlen=config.history_size)
         self._previous_top: dict[str, int] = {
             entry[0]: entry[3] for entry in self._leaderboard.top(self._size)

@@ -67,3 +67,23 @@ async def test_resume_from_too_far_back_gets_a_fresh_snapshot(
     assert stale.payload.recovered is False
     assert stale.payload.seq > 3
     assert future.payload.recovered is False
+
+
+async def test_a_reopened_room_never_reuses_a_seq(start_node: NodeStarter, ledger: Ledger) -> None:
+    room = (await create_tournament(ledger)).config.tournament_id
+    player = unique("p")
+    async with (
+        start_node() as node,
+        await RoomClient.connect(ws_url(node), token(player)) as client,
+    ):
+        first = await join(client, room)
+        before_restart = (await client.recv_type(LeaderboardUpdated)).seq
+    assert before_restart is not None
+    async with (
+        start_node() as node,
+        await RoomClient.connect(ws_url(node), token(player)) as client,
+    ):
+        await client.send(RoomJoin(room=room, since_seq=before_restart, rid="again"))
+        after = await client.recv_type(RoomSnapshot, rid="again")
+    assert after.payload.recovered is False
+    assert after.payload.seq > before_restart > first.payload.seq
