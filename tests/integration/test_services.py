@@ -40,16 +40,22 @@ def _postgres_processes(data_dir: Path) -> list[int]:
     ]
 
 
-async def test_database_dsn_is_a_fresh_empty_database(database_dsn: str) -> None:
+async def test_database_dsn_is_a_database_of_its_own(
+    database_dsn: str, postgres_admin_dsn: str
+) -> None:
     connection = await asyncpg.connect(database_dsn)
     try:
-        assert (await connection.fetchval("SELECT current_database()")).startswith("rs_test_")
-        tables = await connection.fetchval(
-            "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'"
-        )
+        name = await connection.fetchval("SELECT current_database()")
     finally:
         await connection.close()
-    assert tables == 0
+    admin = await asyncpg.connect(postgres_admin_dsn)
+    try:
+        admin_name = await admin.fetchval("SELECT current_database()")
+    finally:
+        await admin.close()
+    # A session database is created for this run: never the server's own database.
+    assert name.startswith("rs_test_")
+    assert name != admin_name
 
 
 async def test_redis_url_answers_ping(redis_url: str) -> None:
