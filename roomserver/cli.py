@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from roomserver.config import Config, ConfigError, check_startable, load_config
+from roomserver.log_redaction import configure_logging
 from roomserver.node import running_node
 from roomserver.sandbox import sandbox_player
 from roomserver.tokens import issue_token
@@ -44,9 +45,7 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"roomserver: {exc}", file=sys.stderr)
         return 2
-    logging.basicConfig(
-        level=config.log.level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    configure_logging(config.log.level)
     _run(config)
     return 0
 

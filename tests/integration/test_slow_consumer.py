@@ -15,18 +15,28 @@ from tests.integration.support import token, unique, ws_url
 MAX_BUFFERED = 64 * 1024
 
 
+def guarded(base: Config, *, send_buffer: int, guard: SlowConsumerConfig) -> Config:
+    """A node with a small kernel send buffer, the given guard, and no practical rate limit."""
+    return msgspec.structs.replace(
+        base,
+        # A long close timeout leaves the test time to read up to the 1013 close frame.
+        server=msgspec.structs.replace(
+            base.server, socket_send_buffer_bytes=send_buffer, close_timeout_s=10.0
+        ),
+        slow_consumer=guard,
+        rate_limit=RateLimitConfig(messages_per_s=100_000.0, burst=100_000),
+    )
+
+
 async def test_a_client_that_never_reads_is_closed_1013_with_bounded_buffers(
     start_node: NodeStarter, base_config: Config
 ) -> None:
-    config = msgspec.structs.replace(
+    config = guarded(
         base_config,
-        server=msgspec.structs.replace(
-            base_config.server, socket_send_buffer_bytes=16 * 1024, close_timeout_s=10.0
-        ),
-        slow_consumer=SlowConsumerConfig(
+        send_buffer=16 * 1024,
+        guard=SlowConsumerConfig(
             max_buffered_bytes=MAX_BUFFERED, max_stall_s=1.0, check_interval_s=0.2
         ),
-        rate_limit=RateLimitConfig(messages_per_s=100_000.0, burst=100_000),
     )
     async with start_node(config) as node:
         client = await RoomClient.connect(ws_url(node), token(unique("p")))
@@ -58,15 +68,12 @@ async def test_a_client_that_never_reads_is_closed_1013_with_bounded_buffers(
 async def test_a_stalled_client_is_closed_even_below_the_byte_limit(
     start_node: NodeStarter, base_config: Config
 ) -> None:
-    config = msgspec.structs.replace(
+    config = guarded(
         base_config,
-        server=msgspec.structs.replace(
-            base_config.server, socket_send_buffer_bytes=4096, close_timeout_s=10.0
-        ),
-        slow_consumer=SlowConsumerConfig(
+        send_buffer=4096,
+        guard=SlowConsumerConfig(
             max_buffered_bytes=10 * 1024 * 1024, max_stall_s=0.5, check_interval_s=0.1
         ),
-        rate_limit=RateLimitConfig(messages_per_s=100_000.0, burst=100_000),
     )
     async with start_node(config) as node:
         client = await RoomClient.connect(ws_url(node), token(unique("p")))
