@@ -293,17 +293,25 @@ DECLARE
     v_house_id bigint;
     v_tx bigint;
 BEGIN
+    -- Rejoining is the common case: answer it without the lock below.
+    SELECT a.balance INTO chips FROM accounts a
+      JOIN tournament_players tp ON tp.tournament_id = a.scope AND tp.player_id = a.owner_id
+     WHERE a.kind = 'player_chips' AND a.owner_id = p_player_id AND a.scope = p_tournament_id;
+    IF FOUND THEN
+        RETURN QUERY SELECT 'ALREADY'::text, chips;
+        RETURN;
+    END IF;
     -- The tournament row lock serialises registrations, so max_players holds.
     SELECT * INTO v_t FROM tournaments t WHERE t.tournament_id = p_tournament_id FOR UPDATE;
     IF NOT FOUND THEN
         RETURN QUERY SELECT 'NOT_FOUND'::text, NULL::bigint;
         RETURN;
     END IF;
-    SELECT a.account_id, a.balance INTO v_chips_id, chips FROM accounts a
+    -- A concurrent registration of the same player committed while we waited for the lock.
+    SELECT a.balance INTO chips FROM accounts a
+      JOIN tournament_players tp ON tp.tournament_id = a.scope AND tp.player_id = a.owner_id
      WHERE a.kind = 'player_chips' AND a.owner_id = p_player_id AND a.scope = p_tournament_id;
-    IF FOUND AND EXISTS (SELECT 1 FROM tournament_players tp
-                          WHERE tp.tournament_id = p_tournament_id
-                            AND tp.player_id = p_player_id) THEN
+    IF FOUND THEN
         RETURN QUERY SELECT 'ALREADY'::text, chips;
         RETURN;
     END IF;
