@@ -8,6 +8,7 @@ that owns the data directory and runs the server.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import re
@@ -16,6 +17,7 @@ import threading
 import time
 import urllib.parse
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Final
 
@@ -134,20 +136,23 @@ def start_embedded_postgres(data_dir: Path, database: str = "roomserver") -> Emb
 
 
 def _start_server(data_dir: Path) -> PostgresServer:
-    try:
-        data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-        _discard_stale_lock_files(data_dir)
-        # cleanup_mode=None: pgserver never stops the server by itself. With
-        # 'stop' it would do so from an atexit hook, outside our shutdown
-        # sequence, and skip it whenever a pid from a crashed earlier run is
-        # still in its handle list, leaving an orphan behind. stop() stops the
-        # server instead; an orphan left by a crash is reused by the next start.
-        # 'delete' would drop the data.
-        return PostgresServer(data_dir, cleanup_mode=None)
-    except Exception as exc:
-        raise EmbeddedPostgresError(
-            f"could not start embedded PostgreSQL in {data_dir}: {exc}{_log_tail(data_dir / 'log')}"
-        ) from exc
+    with _capture_command_errors() as command_errors:
+        try:
+            data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+            _discard_stale_lock_files(data_dir)
+            # cleanup_mode=None: pgserver never stops the server by itself. With
+            # 'stop' it would do so from an atexit hook, outside our shutdown
+            # sequence, and skip it whenever a pid from a crashed earlier run is
+            # still in its handle list, leaving an orphan behind. stop() stops
+            # the server instead; an orphan left by a crash is reused by the
+            # next start. 'delete' would drop the data.
+            return PostgresServer(data_dir, cleanup_mode=None)
+        except Exception as exc:
+            details = "".join(f"\n{error}" for error in command_errors)
+            raise EmbeddedPostgresError(
+                f"could not start embedded PostgreSQL in {data_dir}: {exc}{details}"
+                f"{_log_tail(data_dir / 'log')}"
+            ) from exc
 
 
 def _release(server: PostgresServer, data_dir: Path) -> None:
@@ -289,6 +294,34 @@ def _socket_dsn(socket_dir: Path, port: int | None, database: str) -> str:
         query["port"] = str(port)
     encoded = urllib.parse.urlencode(query, quote_via=urllib.parse.quote, safe="/")
     return f"postgresql://{_SUPERUSER}@/{database}?{encoded}"
+
+
+class _CommandErrors(logging.Handler):
+    """Keeps the stderr of commands that pgserver reports as failed."""
+
+    _STDERR = re.compile(r"^stderr:\n(.*?)\n---$", re.MULTILINE | re.DOTALL)
+
+    def __init__(self) -> None:
+        super().__init__(logging.ERROR)
+        self.errors: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        match = self._STDERR.search(record.getMessage())
+        if match and match.group(1).strip():
+            self.errors.append(match.group(1).strip())
+
+
+@contextlib.contextmanager
+def _capture_command_errors() -> Iterator[list[str]]:
+    # pgserver logs a failed command's output instead of attaching it to the
+    # exception; collect it for our error message.
+    handler = _CommandErrors()
+    pgserver_logger = logging.getLogger("pgserver")
+    pgserver_logger.addHandler(handler)
+    try:
+        yield handler.errors
+    finally:
+        pgserver_logger.removeHandler(handler)
 
 
 def _log_tail(log: Path, lines: int = 20) -> str:

@@ -8,7 +8,8 @@ from __future__ import annotations
 import asyncio
 import os
 import secrets
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+import warnings
+from collections.abc import AsyncIterator, Iterator
 
 import pytest
 import uvloop
@@ -24,11 +25,20 @@ from tests.services import (
 )
 
 
-def pytest_asyncio_loop_factories(
-    config: pytest.Config, item: pytest.Item
-) -> Mapping[str, Callable[[], asyncio.AbstractEventLoop]]:
-    """Runs asyncio tests and fixtures on uvloop, as the server does."""
-    return {"uvloop": uvloop.new_event_loop}
+def pytest_configure(config: pytest.Config) -> None:
+    """Runs asyncio tests and fixtures on uvloop, as the server does.
+
+    pytest-asyncio creates its loops through the current event loop policy.
+    Its ``pytest_asyncio_loop_factories`` hook is not used: it parametrizes only
+    async tests, so a sync test using an async fixture (directly or through an
+    autouse one) makes pytest-asyncio rebuild the session loop and tear down
+    the session's async fixtures. Overriding ``event_loop_policy`` is deprecated.
+    """
+    with warnings.catch_warnings():
+        # The policy API is deprecated from Python 3.14; pytest-asyncio 1.5
+        # still uses it, and silences the same warning around its own calls.
+        warnings.simplefilter("ignore", DeprecationWarning)
+        asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
 
 
 @pytest.fixture(scope="session")

@@ -185,9 +185,13 @@ def _try_start_redis(executable: str, port: int) -> tuple[Service | None, str]:
         "--daemonize",
         "no",
     ]
-    process = subprocess.Popen(
-        command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
+    try:
+        process = subprocess.Popen(
+            command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+    except OSError as exc:
+        shutil.rmtree(workdir, ignore_errors=True)
+        raise ServiceUnavailableError(f"cannot run {executable}: {exc}") from exc
 
     def shutdown() -> None:
         process.terminate()

@@ -14,7 +14,7 @@ import pytest
 import redis.asyncio
 import uvloop
 
-from roomserver.embedded_postgres import start_embedded_postgres
+from roomserver.embedded_postgres import EmbeddedPostgresError, start_embedded_postgres
 from tests.services import (
     acquire_postgres,
     acquire_redis,
@@ -66,6 +66,7 @@ async def test_redis_url_answers_ping(redis_url: str) -> None:
         await client.aclose()
 
 
+@pytest.mark.skipif(shutil.which("redis-server") is None, reason="no redis-server binary to start")
 async def test_redis_is_started_when_none_is_found() -> None:
     nowhere = f"redis://127.0.0.1:{free_tcp_port()}/0"
 
@@ -121,6 +122,15 @@ async def test_embedded_postgres_keeps_data_across_restarts(scratch_dir: Path) -
     finally:
         await asyncio.to_thread(second.stop)
     assert _postgres_processes(second.data_dir) == []
+
+
+def test_embedded_postgres_reports_why_it_cannot_start(scratch_dir: Path) -> None:
+    data_dir = scratch_dir / "pg"
+    data_dir.mkdir()
+    (data_dir / "unrelated.txt").write_text("not a PostgreSQL data directory")
+
+    with pytest.raises(EmbeddedPostgresError, match="exists but is not empty"):
+        start_embedded_postgres(data_dir)
 
 
 async def test_tests_run_on_uvloop() -> None:
