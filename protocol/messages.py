@@ -63,9 +63,9 @@ class BalanceGet(ClientMessage, tag="balance.get"):
 
 
 class Ping(ClientMessage, tag="ping"):
-    """Latency probe; `t` (client clock) is echoed."""
+    """Latency probe; `t` (client clock) is echoed as sent."""
 
-    t: float | None = None
+    t: int | float | None = None
 
 
 AnyClientMessage = RoomJoin | RoomLeave | Spin | BalanceGet | Ping
@@ -137,7 +137,10 @@ class RoomResumedPayload(Struct, kw_only=True):
     """Resume succeeded: `replayed` missed room frames follow this one, in order."""
 
     status: TournamentStatus
+    config: RoomConfig
+    server_seed_hash: str
     you: You
+    leaderboard: Annotated[list[LeaderboardEntry], Meta(max_length=1000)]
     players_online: int
     seq: Seq
     replayed: int
@@ -248,7 +251,7 @@ class DrainingPayload(Struct, kw_only=True):
 class PongPayload(Struct, kw_only=True, omit_defaults=True):
     """Reply to `ping`: the client's `t` echoed."""
 
-    t: float | None = None
+    t: int | float | None = None
 
 
 class ErrorPayload(Struct, kw_only=True, omit_defaults=True):
@@ -349,9 +352,9 @@ class ServerDraining(ServerMessage, tag="server.draining"):
 
 
 class Pong(ServerMessage, tag="pong"):
-    """Reply to `ping`."""
+    """Reply to `ping`; no payload when there is no `t` to echo."""
 
-    payload: PongPayload
+    payload: PongPayload | None = None
 
 
 class Error(ServerMessage, tag="error"):

@@ -164,8 +164,9 @@ class Hub:
         self._sessions.add(session)
         self.stats.connections_opened += 1
         loop = asyncio.get_running_loop()
+        # The same clock-skew leeway as at the upgrade.
         expiry = loop.call_later(
-            max(0.0, claims.expires_at - time.time()),
+            max(0.0, claims.expires_at + self._config.auth.leeway_s - time.time()),
             session.close,
             CloseCode.TOKEN_EXPIRED,
             "token expired",
@@ -217,11 +218,8 @@ class Hub:
             case Spin():
                 self._start_spin(session, message)
             case Ping():
-                session.send(
-                    encode(
-                        Pong(rid=message.rid, ts=format_ts(now), payload=PongPayload(t=message.t))
-                    )
-                )
+                payload = None if message.t is None else PongPayload(t=message.t)
+                session.send(encode(Pong(rid=message.rid, ts=format_ts(now), payload=payload)))
             case RoomJoin():
                 await self._join(session, message)
             case RoomLeave():

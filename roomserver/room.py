@@ -239,7 +239,10 @@ class Room:
                         ts=format_ts(now),
                         payload=RoomResumedPayload(
                             status=self.tournament.status,
+                            config=self._config_payload,
+                            server_seed_hash=self.tournament.server_seed_hash,
                             you=you,
+                            leaderboard=self._entries(self._leaderboard.top(self._size)),
                             players_online=len(self._members),
                             seq=self._seq,
                             replayed=len(missed),

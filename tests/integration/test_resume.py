@@ -43,6 +43,8 @@ async def test_reconnect_with_since_seq_replays_missed_frames_in_order(
     seqs = [frame.seq for frame in replayed]
     assert seqs == list(range(last_seen + 1, resumed.payload.seq + 1))
     assert resumed.payload.you.player_id == watcher_id
+    assert resumed.payload.config.currency == "EUR"
+    assert {entry.player_id for entry in resumed.payload.leaderboard} == {player_id, watcher_id}
     # The last leaderboard the player saw live is among the replayed frames, byte for byte.
     assert live[-1] in replayed
 

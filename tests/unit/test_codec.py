@@ -301,9 +301,15 @@ def test_broadcast_frame_carries_seq_and_empty_payload_is_absent() -> None:
     assert body == {"type": "room.left", "room": "t-1", "seq": 0, "ts": TS}
 
 
-def test_pong_without_t_has_an_empty_payload() -> None:
-    body = decoded_json(Pong(rid="p", ts=TS, payload=PongPayload()))
-    assert body == {"type": "pong", "rid": "p", "ts": TS, "payload": {}}
+def test_pong_without_t_has_no_payload() -> None:
+    body = decoded_json(Pong(rid="p", ts=TS))
+    assert body == {"type": "pong", "rid": "p", "ts": TS}
+
+
+def test_pong_echoes_an_integer_t_as_an_integer() -> None:
+    body = decoded_json(Pong(rid="p", ts=TS, payload=PongPayload(t=12345)))
+    assert body["payload"] == {"t": 12345}
+    assert isinstance(body["payload"]["t"], int)
 
 
 def test_leaderboard_entry_is_a_json_array() -> None:
@@ -375,7 +381,25 @@ SERVER_SAMPLES: list[AnyServerMessage] = [
         room="demo",
         ts=TS,
         payload=RoomResumedPayload(
-            status="running", you=_you(), players_online=3, seq=44, replayed=3
+            status="running",
+            config=RoomConfig(
+                name="Demo",
+                kind="hop_on_off",
+                game_id="fruit",
+                currency="EUR",
+                buy_in=0,
+                starting_chips=100_000,
+                min_stake=10,
+                max_stake=10_000,
+                scoring="total_win",
+                leaderboard_size=10,
+            ),
+            server_seed_hash="ab" * 32,
+            you=_you(),
+            leaderboard=_standings(),
+            players_online=3,
+            seq=44,
+            replayed=3,
         ),
     ),
     RoomLeft(rid="c-3", room="demo", ts=TS),
