@@ -348,6 +348,22 @@ def _standings() -> list[LeaderboardEntry]:
     ]
 
 
+def _config(ends_at: str | None = None) -> RoomConfig:
+    return RoomConfig(
+        name="Demo",
+        kind="hop_on_off",
+        game_id="fruit",
+        currency="EUR",
+        buy_in=0,
+        starting_chips=100_000,
+        min_stake=10,
+        max_stake=10_000,
+        scoring="total_win",
+        leaderboard_size=10,
+        ends_at=ends_at,
+    )
+
+
 SERVER_SAMPLES: list[AnyServerMessage] = [
     RoomSnapshot(
         rid="c-1",
@@ -355,19 +371,7 @@ SERVER_SAMPLES: list[AnyServerMessage] = [
         ts=TS,
         payload=RoomSnapshotPayload(
             status="running",
-            config=RoomConfig(
-                name="Demo",
-                kind="hop_on_off",
-                game_id="fruit",
-                currency="EUR",
-                buy_in=0,
-                starting_chips=100_000,
-                min_stake=10,
-                max_stake=10_000,
-                scoring="total_win",
-                leaderboard_size=10,
-                ends_at=TS,
-            ),
+            config=_config(ends_at=TS),
             server_seed_hash="ab" * 32,
             you=_you(),
             leaderboard=_standings(),
@@ -382,18 +386,7 @@ SERVER_SAMPLES: list[AnyServerMessage] = [
         ts=TS,
         payload=RoomResumedPayload(
             status="running",
-            config=RoomConfig(
-                name="Demo",
-                kind="hop_on_off",
-                game_id="fruit",
-                currency="EUR",
-                buy_in=0,
-                starting_chips=100_000,
-                min_stake=10,
-                max_stake=10_000,
-                scoring="total_win",
-                leaderboard_size=10,
-            ),
+            config=_config(),
             server_seed_hash="ab" * 32,
             you=_you(),
             leaderboard=_standings(),
