@@ -9,7 +9,6 @@ import logging
 import socket
 import time
 import urllib.parse
-from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any, assert_never
@@ -42,13 +41,11 @@ from roomserver.errors import RequestError, error_code_from_ledger, error_frame
 from roomserver.ledger import ALREADY_REGISTERED, REGISTERED, Ledger
 from roomserver.rate_limit import MessageRateLimit, TokenBucket
 from roomserver.rooms import RoomDirectory
-from roomserver.session import Membership, Session
+from roomserver.session import Membership, Session, Spawn
 from roomserver.spins import SpinService
 from roomserver.tokens import PlayerClaims, TokenRejected, TokenVerifier
 
 log = logging.getLogger(__name__)
-
-Spawn = Callable[[Coroutine[Any, Any, None]], None]
 
 
 @dataclass(slots=True)

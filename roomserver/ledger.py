@@ -102,14 +102,12 @@ class SpinRequest:
     client_seed: str
     nonce: int
     math_version: str
-    outcome_json: str
-    response_json: str
+    response_json: str  # the result payload; its `outcome` is recorded with the spin
 
 
 _PLACE_SPIN: Final = """
 SELECT status, response::text AS response, score_reached_at, spins
-  FROM place_spin($1, $2, $3, $4, $5, $6::uuid, $7::uuid, $8, $9, $10, $11, $12, $13::jsonb,
-                  $14::jsonb)
+  FROM place_spin($1, $2, $3, $4, $5, $6::uuid, $7::uuid, $8, $9, $10, $11, $12, $13::jsonb)
 """
 
 
@@ -326,7 +324,6 @@ class Ledger:
             request.client_seed,
             request.nonce,
             request.math_version,
-            request.outcome_json,
             request.response_json,
         )
         assert row is not None

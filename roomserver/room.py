@@ -13,8 +13,6 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Final
 
-import msgspec
-
 from protocol.codec import encode, format_ts
 from protocol.codes import CloseCode
 from protocol.messages import (
@@ -31,6 +29,7 @@ from protocol.messages import (
     RoomResumedPayload,
     RoomSnapshot,
     RoomSnapshotPayload,
+    ServerMessage,
     You,
 )
 from roomserver.bus import RoomBus
@@ -304,11 +303,7 @@ class Room:
             return
         payload = PresencePayload(players_online=len(self._members), player_id=player_id)
         message_type = PlayerConnected if joined else PlayerDisconnected
-        self._broadcast(
-            message_type(
-                room=self.room_id, seq=self._seq + 1, ts=format_ts(time.time()), payload=payload
-            )
-        )
+        self._broadcast(message_type(room=self.room_id, ts=format_ts(time.time()), payload=payload))
         self._online_at_last_push = len(self._members)
 
     # ------------------------------------------------------------ the tick
@@ -348,7 +343,6 @@ class Room:
             self._broadcast(
                 LeaderboardUpdated(
                     room=self.room_id,
-                    seq=self._seq + 1,
                     ts=format_ts(now),
                     payload=LeaderboardUpdatedPayload(entries=self._entries(top), changed=changed),
                 )
@@ -364,7 +358,6 @@ class Room:
                 self._broadcast(
                     message_type(
                         room=self.room_id,
-                        seq=self._seq + 1,
                         ts=format_ts(now),
                         payload=PresencePayload(players_online=online),
                     )
@@ -372,9 +365,10 @@ class Room:
 
     # ------------------------------------------------------------ broadcast
 
-    def _broadcast(self, message: msgspec.Struct) -> None:
-        """Publish a frame built with `seq = self._seq + 1` (encoded once for every member)."""
+    def _broadcast(self, message: ServerMessage) -> None:
+        """Give the frame the room's next `seq` and publish it (encoded once for every member)."""
         self._seq += 1
+        message.seq = self._seq
         frame = encode(message)
         self._history.append((self._seq, frame))
         self._bus.publish(self.room_id, frame)

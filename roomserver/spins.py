@@ -93,7 +93,6 @@ class SpinService:
                         client_seed=client_seed,
                         nonce=nonce,
                         math_version=slot_game.MATH_VERSION,
-                        outcome_json=_encoder.encode(outcome_payload).decode(),
                         response_json=_encoder.encode(draft).decode(),
                     )
                 )

@@ -81,16 +81,7 @@ def acquire_postgres(configured: str | None, default_dsn: str = DEFAULT_POSTGRES
     Raises:
         ServiceUnavailableError: If the configured server does not answer.
     """
-    if configured:
-        problem = postgres_problem(configured)
-        if problem is not None:
-            raise ServiceUnavailableError(
-                f"{POSTGRES_DSN_ENV}={redact(configured)} does not answer: {problem}"
-            )
-        return Service(configured, "env")
-    if postgres_problem(default_dsn) is None:
-        return Service(default_dsn, "local")
-    return start_postgres()
+    return _acquire(configured, POSTGRES_DSN_ENV, default_dsn, postgres_problem, start_postgres)
 
 
 def acquire_redis(configured: str | None, default_url: str = DEFAULT_REDIS_URL) -> Service:
@@ -104,16 +95,27 @@ def acquire_redis(configured: str | None, default_url: str = DEFAULT_REDIS_URL) 
         ServiceUnavailableError: If the configured server does not answer, or
             ``redis-server`` cannot be started.
     """
+    return _acquire(configured, REDIS_URL_ENV, default_url, redis_problem, start_redis)
+
+
+def _acquire(
+    configured: str | None,
+    variable: str,
+    default: str,
+    problem_of: Callable[[str], str | None],
+    start: Callable[[], Service],
+) -> Service:
+    """The configured server (which must answer), else the one on the default port, else ours."""
     if configured:
-        problem = redis_problem(configured)
+        problem = problem_of(configured)
         if problem is not None:
             raise ServiceUnavailableError(
-                f"{REDIS_URL_ENV}={redact(configured)} does not answer: {problem}"
+                f"{variable}={redact(configured)} does not answer: {problem}"
             )
         return Service(configured, "env")
-    if redis_problem(default_url) is None:
-        return Service(default_url, "local")
-    return start_redis()
+    if problem_of(default) is None:
+        return Service(default, "local")
+    return start()
 
 
 def start_postgres() -> Service:

@@ -173,7 +173,6 @@ CREATE FUNCTION place_spin(
     p_client_seed text,
     p_nonce bigint,
     p_math_version text,
-    p_outcome jsonb,
     p_response jsonb
 ) RETURNS TABLE (status text, response jsonb, score_reached_at timestamptz, spins bigint)
 LANGUAGE plpgsql AS $$
@@ -270,11 +269,20 @@ BEGIN
                        request_hash, stake, win, client_seed, nonce, math_version, outcome,
                        response, tx_id)
     VALUES (p_spin_id, p_round_id, p_tournament_id, p_player_id, p_idempotency_key,
-            p_request_hash, p_stake, p_win, p_client_seed, p_nonce, p_math_version, p_outcome,
+            p_request_hash, p_stake, p_win, p_client_seed, p_nonce, p_math_version,
+            p_response -> 'outcome',
             v_response, v_tx);
 
     RETURN QUERY SELECT 'OK'::text, v_response, v_reached, v_spins;
 END
+$$;
+
+-- The chips of a registered player, NULL when the player is not registered.
+CREATE FUNCTION registered_chips(p_tournament_id text, p_player_id text) RETURNS bigint
+LANGUAGE sql STABLE AS $$
+    SELECT a.balance FROM accounts a
+      JOIN tournament_players tp ON tp.tournament_id = a.scope AND tp.player_id = a.owner_id
+     WHERE a.kind = 'player_chips' AND a.owner_id = p_player_id AND a.scope = p_tournament_id
 $$;
 
 -- Register a player in a tournament: buy-in from cash to the prize pool, starting chips issued
@@ -294,10 +302,8 @@ DECLARE
     v_tx bigint;
 BEGIN
     -- Rejoining is the common case: answer it without the lock below.
-    SELECT a.balance INTO chips FROM accounts a
-      JOIN tournament_players tp ON tp.tournament_id = a.scope AND tp.player_id = a.owner_id
-     WHERE a.kind = 'player_chips' AND a.owner_id = p_player_id AND a.scope = p_tournament_id;
-    IF FOUND THEN
+    chips := registered_chips(p_tournament_id, p_player_id);
+    IF chips IS NOT NULL THEN
         RETURN QUERY SELECT 'ALREADY'::text, chips;
         RETURN;
     END IF;
@@ -308,10 +314,8 @@ BEGIN
         RETURN;
     END IF;
     -- A concurrent registration of the same player committed while we waited for the lock.
-    SELECT a.balance INTO chips FROM accounts a
-      JOIN tournament_players tp ON tp.tournament_id = a.scope AND tp.player_id = a.owner_id
-     WHERE a.kind = 'player_chips' AND a.owner_id = p_player_id AND a.scope = p_tournament_id;
-    IF FOUND THEN
+    chips := registered_chips(p_tournament_id, p_player_id);
+    IF chips IS NOT NULL THEN
         RETURN QUERY SELECT 'ALREADY'::text, chips;
         RETURN;
     END IF;
