@@ -73,7 +73,7 @@ class Standing:
     name: str
     score: int
     reached_at: dt.datetime
-    spins: int
+    spins: int  # the version of the standing: spins and game-server results applied
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,7 +83,7 @@ class SpinRecord:
     status: str
     response_json: str | None
     score_reached_at: dt.datetime | None
-    spins: int | None
+    spins: int | None  # the standing's version
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +103,106 @@ class SpinRequest:
     nonce: int
     math_version: str
     response_json: str  # the result payload; its `outcome` is recorded with the spin
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerReply:
+    """A ledger function's answer: `OK`, `REPLAY` or a refusal code, and the stored response."""
+
+    status: str
+    response_json: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class GameResult:
+    """A game server's result: a score delta or an absolute score."""
+
+    tournament_id: str
+    result_id: str
+    player_id: str
+    request_hash: bytes
+    score_delta: int | None
+    score: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class ResultRecord:
+    """What `record_result` returns; `version` orders the standing's updates."""
+
+    status: str
+    response_json: str | None
+    score_reached_at: dt.datetime | None
+    version: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class PlayerRecord:
+    """A known player."""
+
+    player_id: str
+    name: str
+    currency: str
+    self_excluded: bool
+
+
+@dataclass(frozen=True, slots=True)
+class RankedPlayer:
+    """A registered player with score, chips and rank."""
+
+    player_id: str
+    name: str
+    score: int
+    spins: int
+    chips: int
+    rank: int
+
+
+@dataclass(frozen=True, slots=True)
+class TournamentActivity:
+    """Totals over a tournament's registered players."""
+
+    registered: int
+    spins: int
+    turnover: int
+    wins: int
+
+
+@dataclass(frozen=True, slots=True)
+class WalletBet:
+    """An agent-callback `makeBet`."""
+
+    agent_id: str
+    transaction_id: str
+    round_id: str
+    player_id: str
+    currency: str
+    bet: int
+    win: int
+    game_id: str | None
+    session_id: str | None
+    request_hash: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class BetHold:
+    """A two-phase `authorize`."""
+
+    agent_id: str
+    bet_id: str
+    round_id: str
+    player_id: str
+    session_id: str | None
+    amount: int
+    request_hash: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class StoredResponse:
+    """A side-API response kept for an idempotency key."""
+
+    request_hash: bytes
+    status_code: int
+    body_json: str
 
 
 _PLACE_SPIN: Final = """
@@ -276,7 +376,7 @@ class Ledger:
     async def standings(self, tournament_id: str) -> list[Standing]:
         """Every registered player's score."""
         rows = await self._pool.fetch(
-            """SELECT tp.player_id, p.name, tp.score, tp.score_reached_at, tp.spins
+            """SELECT tp.player_id, p.name, tp.score, tp.score_reached_at, tp.spins + tp.results
                  FROM tournament_players tp JOIN players p USING (player_id)
                 WHERE tp.tournament_id = $1""",
             tournament_id,
@@ -329,6 +429,173 @@ class Ledger:
         assert row is not None
         return SpinRecord(row[0], row[1], row[2], row[3])
 
+    # ------------------------------------------------------------ side API: players, results
+
+    async def hop_off(self, tournament_id: str, player_id: str) -> LedgerReply:
+        """Unregister a player with the refund the tournament's rules give; idempotent."""
+        return await self._reply(
+            "SELECT status, response::text FROM hop_off_player($1, $2)", tournament_id, player_id
+        )
+
+    async def record_result(self, result: GameResult) -> ResultRecord:
+        """Apply a game server's result once per `result_id`."""
+        row = await self._pool.fetchrow(
+            """SELECT status, response::text, score_reached_at, version
+                 FROM record_result($1, $2, $3, $4, $5, $6)""",
+            result.tournament_id,
+            result.result_id,
+            result.player_id,
+            result.request_hash,
+            result.score_delta,
+            result.score,
+        )
+        assert row is not None
+        return ResultRecord(row[0], row[1], row[2], row[3])
+
+    async def player(self, player_id: str) -> PlayerRecord | None:
+        """A known player, or None."""
+        row = await self._pool.fetchrow(
+            "SELECT player_id, name, currency, self_excluded FROM players WHERE player_id = $1",
+            player_id,
+        )
+        return None if row is None else PlayerRecord(row[0], row[1], row[2], row[3])
+
+    async def ranked_players(
+        self, tournament_id: str, limit: int, offset: int
+    ) -> list[RankedPlayer]:
+        """Registered players in rank order (ties to whoever reached the score first)."""
+        rows = await self._pool.fetch(
+            """SELECT tp.player_id, p.name, tp.score, tp.spins,
+                      coalesce(a.balance, 0) AS chips,
+                      row_number() OVER (ORDER BY tp.score DESC, tp.score_reached_at,
+                                                  tp.player_id) AS rank
+                 FROM tournament_players tp
+                 JOIN players p USING (player_id)
+                 LEFT JOIN accounts a ON a.kind = 'player_chips' AND a.owner_id = tp.player_id
+                                     AND a.scope = tp.tournament_id
+                WHERE tp.tournament_id = $1
+                ORDER BY rank LIMIT $2 OFFSET $3""",
+            tournament_id,
+            limit,
+            offset,
+        )
+        return [RankedPlayer(r[0], r[1], r[2], r[3], r[4], r[5]) for r in rows]
+
+    async def tournament_activity(self, tournament_id: str) -> TournamentActivity:
+        """Registered players, spins and turnover of a tournament."""
+        row = await self._pool.fetchrow(
+            """SELECT count(*), coalesce(sum(spins), 0), coalesce(sum(total_bet), 0),
+                      coalesce(sum(total_win), 0)
+                 FROM tournament_players WHERE tournament_id = $1""",
+            tournament_id,
+        )
+        assert row is not None
+        return TournamentActivity(row[0], row[1], row[2], row[3])
+
+    # ------------------------------------------------------------ wallet callbacks
+
+    async def wallet_make_bet(self, bet: WalletBet) -> LedgerReply:
+        """Debit the bet and credit the win in one transaction; idempotent by transaction id."""
+        return await self._reply(
+            """SELECT status, response::text
+                 FROM wallet_make_bet($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)""",
+            bet.agent_id,
+            bet.transaction_id,
+            bet.round_id,
+            bet.player_id,
+            bet.currency,
+            bet.bet,
+            bet.win,
+            bet.game_id,
+            bet.session_id,
+            bet.request_hash,
+        )
+
+    async def wallet_rollback(
+        self, agent_id: str, transaction_id: str, rollback_transaction_id: str
+    ) -> LedgerReply:
+        """Reverse a bet once, or leave a tombstone for one not seen yet."""
+        return await self._reply(
+            "SELECT status, response::text FROM wallet_rollback($1, $2, $3)",
+            agent_id,
+            transaction_id,
+            rollback_transaction_id,
+        )
+
+    async def bet_authorize(self, hold: BetHold) -> LedgerReply:
+        """Hold a stake: cash moves to the player's held account; idempotent by bet id."""
+        return await self._reply(
+            "SELECT status, response::text FROM bet_authorize($1, $2, $3, $4, $5, $6, $7)",
+            hold.agent_id,
+            hold.bet_id,
+            hold.round_id,
+            hold.player_id,
+            hold.session_id,
+            hold.amount,
+            hold.request_hash,
+        )
+
+    async def bet_resolve(
+        self,
+        agent_id: str,
+        bet_id: str,
+        kind: Literal["settle", "rollback"],
+        *,
+        round_id: str | None,
+        win: int,
+        request_hash: bytes,
+    ) -> LedgerReply:
+        """Settle (capture and credit the win) or roll back (release) a hold, exactly once."""
+        return await self._reply(
+            "SELECT status, response::text FROM bet_resolve($1, $2, $3, $4, $5, $6)",
+            agent_id,
+            bet_id,
+            kind,
+            round_id,
+            win,
+            request_hash,
+        )
+
+    async def held_balance(self, player_id: str, currency: str) -> int:
+        """The player's stakes on hold in a currency."""
+        value: int | None = await self._pool.fetchval(
+            """SELECT balance FROM accounts
+                WHERE kind = 'player_held' AND owner_id = $1 AND scope = $2""",
+            player_id,
+            currency,
+        )
+        return value or 0
+
+    # ------------------------------------------------------------ stored side-API responses
+
+    async def stored_api_response(self, caller: str, key: str) -> StoredResponse | None:
+        """The response stored for `X-Idempotency-Key` `key` of `caller`, or None."""
+        row = await self._pool.fetchrow(
+            """SELECT request_hash, status_code, response::text FROM api_idempotency
+                WHERE caller = $1 AND idempotency_key = $2""",
+            caller,
+            key,
+        )
+        return None if row is None else StoredResponse(bytes(row[0]), row[1], row[2])
+
+    async def store_api_response(self, caller: str, key: str, response: StoredResponse) -> None:
+        """Keep a response for replay; the first stored for a key wins."""
+        await self._pool.execute(
+            """INSERT INTO api_idempotency (caller, idempotency_key, request_hash, status_code,
+                                            response)
+               VALUES ($1, $2, $3, $4, $5::jsonb) ON CONFLICT DO NOTHING""",
+            caller,
+            key,
+            response.request_hash,
+            response.status_code,
+            response.body_json,
+        )
+
+    async def _reply(self, query: str, *args: object) -> LedgerReply:
+        row = await self._pool.fetchrow(query, *args)
+        assert row is not None
+        return LedgerReply(row[0], row[1])
+
     async def audit(self) -> list[str]:
         """Ledger invariants that do not hold (empty when the books are sound)."""
         problems = []
@@ -345,7 +612,8 @@ class Ledger:
             problems.append(f"account {account_id} balance {balance} != entries {total}")
         for account_id, balance in await self._pool.fetch(
             """SELECT account_id, balance FROM accounts
-                WHERE kind IN ('player_cash', 'player_chips', 'prize_pool') AND balance < 0"""
+                WHERE kind IN ('player_cash', 'player_chips', 'player_held', 'prize_pool')
+                  AND balance < 0"""
         ):
             problems.append(f"account {account_id} is negative: {balance}")
         for spin_id, net, expected in await self._pool.fetch(
