@@ -47,6 +47,8 @@ class ServerConfig(_Section, frozen=True, forbid_unknown_fields=True, kw_only=Tr
     socket_send_buffer_bytes: NonNegativeInt = 0
     drain_reconnect_after_ms: NonNegativeInt = 1000
     shutdown_grace_s: Seconds = 10.0
+    # This node's name in status and server-info; empty: host name and port.
+    node_id: str = ""
 
 
 class SlowConsumerConfig(_Section, frozen=True, forbid_unknown_fields=True, kw_only=True):
@@ -112,6 +114,54 @@ class AuthConfig(_Section, frozen=True, forbid_unknown_fields=True, kw_only=True
     token_ttl_s: PositiveInt = 7200
 
 
+ApiScope = Literal[
+    "tournaments:read", "tournaments:write", "auth:validate", "results:write", "reports:read"
+]
+API_SCOPES: Final[tuple[ApiScope, ...]] = (
+    "tournaments:read",
+    "tournaments:write",
+    "auth:validate",
+    "results:write",
+    "reports:read",
+)
+
+
+class ApiKeyConfig(_Section, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """An internal API key, stored as the hex SHA-256 of the key."""
+
+    name: str
+    key_sha256: Annotated[str, Meta(pattern="^[0-9a-f]{64}$")]
+    scopes: tuple[ApiScope, ...]
+
+
+class WalletAgentConfig(_Section, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """A wallet integrator signing its callbacks; two secrets are active during a rotation."""
+
+    agent_id: str
+    secrets: Annotated[tuple[str, ...], Meta(min_length=1, max_length=2)]
+
+
+class RateLimitsPerMinute(_Section, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """Side-API requests a key may make in any 60 s (sliding window)."""
+
+    tournament_config: PositiveInt = 1000
+    token_validation: PositiveInt = 5000
+    results: PositiveInt = 10000
+    default: PositiveInt = 2000
+
+
+class ApiConfig(_Section, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """The internal HTTP side API (bind it to a private network only)."""
+
+    enabled: bool = True
+    host: str = "127.0.0.1"
+    port: Port = 8766
+    keys: tuple[ApiKeyConfig, ...] = ()
+    wallet_agents: tuple[WalletAgentConfig, ...] = ()
+    signature_window_s: PositiveInt = 300
+    rate_limits_per_min: RateLimitsPerMinute = RateLimitsPerMinute()
+
+
 class SandboxConfig(_Section, frozen=True, forbid_unknown_fields=True, kw_only=True):
     """Seeded demo tournament and test players; never on in production."""
 
@@ -134,6 +184,7 @@ class Config(_Section, frozen=True, forbid_unknown_fields=True, kw_only=True):
     postgres: PostgresConfig = PostgresConfig()
     redis: RedisConfig = RedisConfig()
     auth: AuthConfig = AuthConfig()
+    api: ApiConfig = ApiConfig()
     sandbox: SandboxConfig = SandboxConfig()
     log: LogConfig = LogConfig()
 
@@ -223,5 +274,10 @@ def _check(config: Config) -> None:
             raise ConfigError(f"config key auth.keys[{key.kid}].public_key_pem: required")
     if not config.server.path.startswith("/"):
         raise ConfigError("config key server.path: must start with /")
+    for agent in config.api.wallet_agents:
+        if any(len(secret.encode()) < 16 for secret in agent.secrets):
+            raise ConfigError(
+                f"config key api.wallet_agents[{agent.agent_id}].secrets: needs at least 16 bytes"
+            )
     if config.postgres.pool_min_size > config.postgres.pool_max_size:
         raise ConfigError("config key postgres.pool_min_size: larger than pool_max_size")

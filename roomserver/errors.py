@@ -40,6 +40,15 @@ class RequestError(Exception):
         self.path = path
 
 
+class DomainError(Exception):
+    """A side-API operation was refused; `code` names why (the HTTP layer maps it)."""
+
+    def __init__(self, code: str, message: str | None = None) -> None:
+        super().__init__(message or code)
+        self.code = code
+        self.message = message or code.replace("_", " ").lower()
+
+
 class CloseConnection(Exception):
     """The connection must be closed with this code."""
 

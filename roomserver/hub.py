@@ -5,11 +5,12 @@ connection runs one read loop; spins run as tasks so a player's spins overlap in
 """
 
 import asyncio
+import collections
 import logging
 import socket
 import time
 import urllib.parse
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import Any, assert_never
 
@@ -39,6 +40,7 @@ from protocol.messages import (
 from roomserver.config import Config
 from roomserver.errors import RequestError, error_code_from_ledger, error_frame
 from roomserver.ledger import ALREADY_REGISTERED, REGISTERED, Ledger
+from roomserver.metrics import NodeMetrics
 from roomserver.rate_limit import MessageRateLimit, TokenBucket
 from roomserver.rooms import RoomDirectory
 from roomserver.session import Membership, Session, Spawn
@@ -56,6 +58,9 @@ class HubStats:
     slow_consumer_closes: int = 0
     rate_limit_closes: int = 0
     peak_buffered_bytes: int = 0
+    spins_committed: int = 0
+    frames_sent_by_closed: int = 0
+    errors_by_code: collections.Counter[str] = field(default_factory=collections.Counter)
 
 
 class Hub:
@@ -69,8 +74,10 @@ class Hub:
         rooms: RoomDirectory,
         spins: SpinService,
         spawn: Spawn,
+        metrics: NodeMetrics | None = None,
     ) -> None:
         self._config = config
+        self._metrics = metrics
         self._verifier = verifier
         self._ledger = ledger
         self._rooms = rooms
@@ -177,11 +184,16 @@ class Hub:
         finally:
             expiry.cancel()
             self._sessions.discard(session)
+            self.stats.frames_sent_by_closed += session.frames_sent
             self.stats.peak_buffered_bytes = max(
                 self.stats.peak_buffered_bytes, session.peak_buffered_bytes
             )
             for membership in list(session.memberships.values()):
                 await membership.room.leave(session, None, reply=False)
+
+    def _count_error(self, failure: Exception) -> None:
+        code = failure.code if isinstance(failure, RequestError) else ErrorCode.INTERNAL
+        self.stats.errors_by_code[code] += 1
 
     def _count_close(self, code: CloseCode) -> None:
         if code == CloseCode.TRY_AGAIN_LATER:
@@ -198,6 +210,7 @@ class Hub:
         try:
             message = decode_client(data)
         except DecodeFailure as failure:
+            self.stats.errors_by_code[failure.code] += 1
             session.send(error_frame(failure, rid=failure.rid, room=None, now_s=now))
             return
         room = getattr(message, "room", None)
@@ -208,6 +221,7 @@ class Hub:
                 raise RequestError(ErrorCode.INTERNAL, "server is draining; reconnect")
             await self._dispatch(session, message, now)
         except Exception as exc:
+            self._count_error(exc)
             session.send(error_frame(exc, rid=message.rid, room=room, now_s=now))
 
     async def _dispatch(self, session: Session, message: AnyClientMessage, now: float) -> None:
@@ -282,14 +296,19 @@ class Hub:
     async def _run_spin(
         self, session: Session, membership: Membership, message: Spin, nonce: int
     ) -> None:
+        started = time.perf_counter()
         try:
             result = await self._spins.spin(session.claims, membership, message, nonce)
+            self.stats.spins_committed += 1
+            if self._metrics is not None:
+                self._metrics.spin_latency.observe(time.perf_counter() - started)
             frame = encode(
                 SpinResult(
                     rid=message.rid, room=message.room, ts=format_ts(time.time()), payload=result
                 )
             )
         except Exception as exc:
+            self._count_error(exc)
             frame = error_frame(exc, rid=message.rid, room=message.room, now_s=time.time())
         finally:
             session.spins_in_flight -= 1

@@ -47,6 +47,14 @@ class Leaderboard:
         bisect.insort(self._order, key)
         return True
 
+    def remove(self, player_id: str) -> bool:
+        """Drop a player (hop-off); False when the player was not in the standings."""
+        player = self._players.pop(player_id, None)
+        if player is None:
+            return False
+        del self._order[bisect.bisect_left(self._order, player.key)]
+        return True
+
     def rank(self, player_id: str) -> int | None:
         """1-based rank, or None for a player not in the standings."""
         player = self._players.get(player_id)

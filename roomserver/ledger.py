@@ -484,8 +484,8 @@ class Ledger:
     async def tournament_activity(self, tournament_id: str) -> TournamentActivity:
         """Registered players, spins and turnover of a tournament."""
         row = await self._pool.fetchrow(
-            """SELECT count(*), coalesce(sum(spins), 0), coalesce(sum(total_bet), 0),
-                      coalesce(sum(total_win), 0)
+            """SELECT count(*), coalesce(sum(spins), 0)::bigint,
+                      coalesce(sum(total_bet), 0)::bigint, coalesce(sum(total_win), 0)::bigint
                  FROM tournament_players WHERE tournament_id = $1""",
             tournament_id,
         )

@@ -8,11 +8,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from api.server import start_side_api
 from roomserver.bus import LocalBus
 from roomserver.config import Config
 from roomserver.embedded_postgres import EmbeddedPostgres, start_embedded_postgres
 from roomserver.hub import Hub
 from roomserver.ledger import Ledger, create_pool
+from roomserver.metrics import NodeMetrics
 from roomserver.migrations import apply_migrations
 from roomserver.rooms import RoomDirectory
 from roomserver.sandbox import seed_sandbox
@@ -30,6 +32,7 @@ class Node:
     ledger: Ledger
     rooms: RoomDirectory
     hub: Hub
+    api_port: int | None  # the side API's port, None when it is off
 
 
 @contextlib.asynccontextmanager
@@ -65,14 +68,23 @@ async def running_node(config: Config) -> AsyncIterator[Node]:
                     tasks.create_task(coroutine)
 
                 rooms = RoomDirectory(ledger, LocalBus(), config.rooms, tasks.create_task)
-                hub = Hub(
-                    config, TokenVerifier(config.auth), ledger, rooms, SpinService(ledger), spawn
-                )
+                metrics = NodeMetrics()
+                tokens = TokenVerifier(config.auth)
+                hub = Hub(config, tokens, ledger, rooms, SpinService(ledger), spawn, metrics)
+                metrics.attach(hub, rooms)
                 await hub.start()
                 watcher = tasks.create_task(hub.watch_slow_consumers())
+                api_server = None
                 try:
-                    yield Node(config, ledger, rooms, hub)
+                    if config.api.enabled:
+                        api_server = start_side_api(config, ledger, hub, rooms, tokens, metrics)
+                        tasks.create_task(api_server.run())
+                    yield Node(
+                        config, ledger, rooms, hub, None if api_server is None else api_server.port
+                    )
                 finally:
+                    if api_server is not None:
+                        api_server.stop()
                     await hub.drain()
                     watcher.cancel()
                     rooms.stop()

@@ -74,12 +74,20 @@ class _Score:
     )
 
 
+@dataclass(slots=True)
+class _Unregister:
+    player_id: str
+    done: asyncio.Future[None] = field(
+        default_factory=lambda: asyncio.get_running_loop().create_future()
+    )
+
+
 class _Flush:
     """The leaderboard tick is due."""
 
 
 _FLUSH: Final = _Flush()
-_Command = _Join | _Leave | _Score | _Flush
+_Command = _Join | _Leave | _Score | _Unregister | _Flush
 
 
 def _iso(moment: dt.datetime | None) -> str | None:
@@ -140,6 +148,10 @@ class Room:
         """The `seq` of the last broadcast frame."""
         return self._seq
 
+    def is_member(self, player_id: str) -> bool:
+        """Whether the player is connected to this room on this node."""
+        return player_id in self._members
+
     def rank_of(self, player_id: str) -> int | None:
         """The player's current rank (a read; safe from any task on the loop)."""
         return self._leaderboard.rank(player_id)
@@ -167,6 +179,12 @@ class Room:
         command = _Score(player_id, name, score, reached_at_s, version)
         await self._inbox.put(command)
         return await command.done
+
+    async def unregister(self, player_id: str) -> None:
+        """Take a player who hopped off out of the standings."""
+        command = _Unregister(player_id)
+        await self._inbox.put(command)
+        await command.done
 
     # ------------------------------------------------------------ the actor
 
@@ -197,6 +215,11 @@ class Room:
                 command.done.set_result(None)
             case _Leave():
                 self._on_leave(command)
+                command.done.set_result(None)
+            case _Unregister():
+                if self._leaderboard.remove(command.player_id):
+                    self._leaderboard_dirty = True
+                    self._schedule_flush()
                 command.done.set_result(None)
             case _Flush():
                 self._flush()

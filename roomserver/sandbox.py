@@ -1,10 +1,23 @@
 """Sandbox mode: a running demo tournament and test players, for trying the server locally."""
 
+import hashlib
 from dataclasses import dataclass
 from typing import Final
 
 from roomserver import fairness, slot_game
+from roomserver.config import API_SCOPES, ApiKeyConfig, WalletAgentConfig
 from roomserver.ledger import Ledger, TournamentConfig
+
+# Side-API credentials that exist only in sandbox mode.
+SANDBOX_API_KEY: Final = "sandbox-internal-key"
+SANDBOX_API_KEY_CONFIG: Final = ApiKeyConfig(
+    name="sandbox",
+    key_sha256=hashlib.sha256(SANDBOX_API_KEY.encode()).hexdigest(),
+    scopes=API_SCOPES,
+)
+SANDBOX_WALLET_AGENT: Final = WalletAgentConfig(
+    agent_id="sandbox-agent", secrets=("sandbox-wallet-secret",)
+)
 
 
 @dataclass(frozen=True, slots=True)

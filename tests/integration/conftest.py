@@ -10,7 +10,7 @@ from typing import Protocol
 
 import pytest
 
-from roomserver.config import Config, PostgresConfig, ServerConfig
+from roomserver.config import ApiConfig, Config, PostgresConfig, ServerConfig
 from roomserver.ledger import Ledger, create_pool
 from roomserver.migrations import apply_migrations
 from roomserver.node import Node, running_node
@@ -43,6 +43,7 @@ def base_config(database_dsn: str) -> Config:
         server=ServerConfig(host="127.0.0.1", port=0, close_timeout_s=2.0),
         postgres=PostgresConfig(dsn=database_dsn, pool_min_size=1, pool_max_size=8),
         auth=TEST_AUTH,
+        api=ApiConfig(port=0),
     )
 
 

@@ -1,0 +1,37 @@
+"""What the side API's handlers and guards need from the node."""
+
+from dataclasses import dataclass
+
+import redis.asyncio as redis
+
+from api.api_keys import ApiKeys
+from api.rate_limits import ApiRateLimiter
+from api.signatures import SignatureVerifier
+from roomserver.config import Config
+from roomserver.hub import Hub
+from roomserver.ledger import Ledger
+from roomserver.metrics import NodeMetrics
+from roomserver.rooms import RoomDirectory
+from roomserver.tokens import TokenVerifier
+from roomserver.tournaments import TournamentService
+from roomserver.wallet import WalletService
+
+
+@dataclass(frozen=True, slots=True)
+class ApiContext:
+    """The node's services, as the side API sees them."""
+
+    config: Config
+    node_id: str
+    version: str
+    ledger: Ledger
+    hub: Hub
+    rooms: RoomDirectory
+    tournaments: TournamentService
+    wallet: WalletService
+    tokens: TokenVerifier
+    metrics: NodeMetrics
+    api_keys: ApiKeys
+    signatures: SignatureVerifier
+    rate_limiter: ApiRateLimiter
+    redis: "redis.Redis | None"  # the configured Redis, for readiness

@@ -1,0 +1,179 @@
+"""The one error body of the side API, and the one mapping from failure to HTTP status."""
+
+import logging
+from typing import Any, Final
+
+import msgspec
+from litestar import Request, Response
+from litestar.exceptions import HTTPException, ValidationException
+from litestar.openapi.datastructures import ResponseSpec
+
+from api.tracing import trace_id_of
+from roomserver.errors import DomainError
+
+log = logging.getLogger(__name__)
+
+
+class ErrorBody(msgspec.Struct, frozen=True):
+    """Every error response: what failed, whether to retry unchanged, and the trace id."""
+
+    code: str
+    message: str
+    retryable: bool
+    trace_id: str
+
+
+# Refusal codes of the domain and the ledger, by HTTP status.
+_STATUS_OF_CODE: Final[dict[str, int]] = {
+    "BAD_REQUEST": 400,
+    "UNAUTHENTICATED": 401,
+    "BAD_SIGNATURE": 401,
+    "TOKEN_INVALID": 401,
+    "TOKEN_EXPIRED": 401,
+    "FORBIDDEN": 403,
+    "RG_BLOCKED": 403,
+    "NOT_FOUND": 404,
+    "PLAYER_NOT_FOUND": 404,
+    "NOT_REGISTERED": 404,
+    "BET_NOT_FOUND": 404,
+    "METHOD_NOT_ALLOWED": 405,
+    "DUPLICATE": 409,
+    "ROOM_FULL": 409,
+    "TOURNAMENT_NOT_RUNNING": 409,
+    "TOURNAMENT_RUNNING": 409,
+    "TRANSACTION_ROLLED_BACK": 409,
+    "ROUND_SETTLED": 409,
+    "ALREADY_SETTLED": 409,
+    "ALREADY_ROLLED_BACK": 409,
+    "IDEMPOTENCY_MISMATCH": 422,
+    "INSUFFICIENT_FUNDS": 422,
+    "CURRENCY_MISMATCH": 422,
+    "ROUND_MISMATCH": 422,
+    "UNKNOWN_GAME": 422,
+    "UNPROCESSABLE": 422,
+    "RATE_LIMITED": 429,
+    "INTERNAL": 500,
+    "NOT_READY": 503,
+}
+
+_MESSAGES: Final[dict[str, str]] = {
+    "NOT_REGISTERED": "the player is not registered in this tournament",
+    "ROOM_FULL": "the tournament is full",
+    "TOURNAMENT_NOT_RUNNING": "the tournament is not open for this",
+    "TOURNAMENT_RUNNING": "a running scheduled tournament cannot be left",
+    "TRANSACTION_ROLLED_BACK": "this transaction id was rolled back; the bet is refused",
+    "ROUND_SETTLED": "the round is settled; its bets cannot be rolled back",
+    "ALREADY_SETTLED": "the bet is settled; it cannot be rolled back",
+    "ALREADY_ROLLED_BACK": "the bet is rolled back; it cannot be settled",
+    "IDEMPOTENCY_MISMATCH": "this id or idempotency key was used for a different request",
+    "INSUFFICIENT_FUNDS": "balance too low",
+    "CURRENCY_MISMATCH": "the player's account is in another currency",
+    "ROUND_MISMATCH": "round_id differs from the authorized bet's",
+    "RG_BLOCKED": "blocked by responsible-gaming limits",
+    "PLAYER_NOT_FOUND": "no such player",
+    "BET_NOT_FOUND": "no authorized bet with this id",
+    "NOT_FOUND": "not found",
+}
+
+_RETRYABLE: Final = frozenset({"RATE_LIMITED", "INTERNAL", "NOT_READY"})
+
+
+class ApiError(Exception):
+    """A request failed with a status, a code and a message for the caller."""
+
+    def __init__(
+        self,
+        code: str,
+        message: str | None = None,
+        *,
+        status: int | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        self.code = code
+        self.status = status or _STATUS_OF_CODE.get(code, 422)
+        self.message = message or _MESSAGES.get(code, code.replace("_", " ").lower())
+        self.headers = headers or {}
+        super().__init__(self.message)
+
+    @classmethod
+    def from_domain(cls, error: DomainError) -> "ApiError":
+        """The HTTP form of a refusal from the domain or the ledger."""
+        message = error.message if error.message != error.code.replace("_", " ").lower() else None
+        return cls(error.code, message)
+
+
+ERROR_STATUSES: Final = (400, 401, 403, 404, 409, 422, 429, 500)
+
+
+def error_responses(*statuses: int) -> dict[int, ResponseSpec]:
+    """OpenAPI entries for the error statuses a route may answer with."""
+    return {
+        status: ResponseSpec(data_container=ErrorBody, description=_DESCRIPTIONS[status])
+        for status in statuses or ERROR_STATUSES
+    }
+
+
+_DESCRIPTIONS: Final = {
+    400: "Malformed request",
+    401: "Unauthenticated: bad API key, signature or token",
+    403: "Forbidden: missing scope, or blocked by responsible gaming",
+    404: "Not found",
+    409: "Conflict with the current state",
+    422: "Refused by a business rule",
+    429: "Rate limited; see Retry-After",
+    500: "Internal error",
+    503: "Not ready",
+}
+
+
+def _error_response(request: Request[Any, Any, Any], error: ApiError) -> Response[ErrorBody]:
+    body = ErrorBody(
+        code=error.code,
+        message=error.message,
+        retryable=error.code in _RETRYABLE,
+        trace_id=trace_id_of(request.scope),
+    )
+    return Response(body, status_code=error.status, headers=error.headers)
+
+
+def handle_api_error(request: Request[Any, Any, Any], exc: ApiError) -> Response[ErrorBody]:
+    """ApiError -> the error body."""
+    return _error_response(request, exc)
+
+
+def handle_domain_error(request: Request[Any, Any, Any], exc: DomainError) -> Response[ErrorBody]:
+    """A refusal from the domain -> the error body."""
+    return _error_response(request, ApiError.from_domain(exc))
+
+
+def handle_http_exception(
+    request: Request[Any, Any, Any], exc: HTTPException
+) -> Response[ErrorBody]:
+    """The framework's own errors (validation, unknown route, method) -> the error body."""
+    if isinstance(exc, ValidationException):
+        message = _validation_message(exc)
+        return _error_response(request, ApiError("BAD_REQUEST", message, status=400))
+    status = exc.status_code
+    code = {404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED", 413: "BAD_REQUEST"}.get(status)
+    if status >= 500 or (code is None and status not in _DESCRIPTIONS):
+        return handle_unexpected(request, exc)
+    headers = dict(exc.headers or {})
+    return _error_response(
+        request, ApiError(code or "BAD_REQUEST", str(exc.detail), status=status, headers=headers)
+    )
+
+
+def handle_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[ErrorBody]:
+    """Anything else: logged with its trace id, answered without details."""
+    log.error("request failed (trace_id=%s)", trace_id_of(request.scope), exc_info=exc)
+    return _error_response(request, ApiError("INTERNAL", "internal error", status=500))
+
+
+def _validation_message(exc: ValidationException) -> str:
+    extra = exc.extra
+    if isinstance(extra, list) and extra and isinstance(extra[0], dict):
+        first = extra[0]
+        key = first.get("key")
+        message = first.get("message", "invalid value")
+        return f"{message} (at {key})" if key else str(message)
+    return str(exc.detail) or "malformed request"

@@ -1,0 +1,1 @@
+"""Route handlers of the side API, one module per caller group."""

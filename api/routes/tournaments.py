@@ -1,0 +1,352 @@
+"""Tournament System, Casino System and game servers: tournaments, players, results."""
+
+import datetime as dt
+import hashlib
+from typing import Annotated, Any, Final
+
+import msgspec
+from litestar import Request, Response, delete, get, post
+from litestar.params import HeaderParameter, JSONBody, Parameter
+
+from api.errors import ApiError, error_responses
+from api.guards import CALLER_STATE, context_of
+from api.models import (
+    AppliedResult,
+    CreateTournament,
+    GameServerResult,
+    HopOff,
+    LeaderboardPage,
+    LeaderboardRow,
+    PlayersPage,
+    PlayerView,
+    PrizeSpec,
+    RegisterPlayer,
+    Registration,
+    StatusView,
+    TournamentView,
+)
+from api.rate_limits import RateCategory
+from roomserver.config import ApiScope
+from roomserver.errors import DomainError
+from roomserver.ledger import Prize, StoredResponse, Tournament, TournamentConfig
+
+API_KEY: Final[list[dict[str, list[str]]]] = [{"ApiKey": []}]
+TournamentId = Annotated[str, Parameter(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")]
+PlayerId = Annotated[str, Parameter(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")]
+Limit = Annotated[int, Parameter(ge=1, le=1000, description="page size")]
+Offset = Annotated[int, Parameter(ge=0, le=10**9, description="rows to skip")]
+IdempotencyKey = Annotated[
+    str | None,
+    HeaderParameter(name="X-Idempotency-Key", min_length=1, max_length=128, required=False),
+]
+
+
+def _opt(scope: ApiScope, rate: RateCategory = "default") -> dict[str, Any]:
+    return {"scope": scope, "rate": rate}
+
+
+def tournament_view(tournament: Tournament) -> TournamentView:
+    """A tournament's configuration as the API shows it."""
+    config = tournament.config
+    return TournamentView(
+        tournament_id=config.tournament_id,
+        kind=config.kind,
+        status=tournament.status,
+        name=config.name,
+        game_id=config.game_id,
+        currency=config.currency,
+        buy_in=config.buy_in,
+        starting_chips=config.starting_chips,
+        min_stake=config.min_stake,
+        max_stake=config.max_stake,
+        max_players=config.max_players,
+        scoring=config.scoring,
+        prizes=[PrizeSpec(p.rank_from, p.rank_to, p.amount) for p in config.prizes],
+        leaderboard_size=config.leaderboard_size,
+        starts_at=config.starts_at,
+        ends_at=config.ends_at,
+        server_seed_hash=tournament.server_seed_hash,
+    )
+
+
+def _checked_config(body: CreateTournament, tournament_id: str) -> TournamentConfig:
+    if body.max_stake < body.min_stake:
+        raise ApiError("UNPROCESSABLE", "max_stake is below min_stake")
+    if body.kind == "scheduled" and (body.starts_at is None or body.ends_at is None):
+        raise ApiError("UNPROCESSABLE", "a scheduled tournament needs starts_at and ends_at")
+    if body.starts_at and body.ends_at and body.ends_at <= body.starts_at:
+        raise ApiError("UNPROCESSABLE", "ends_at must be after starts_at")
+    for prize in body.prizes:
+        if prize.rank_to < prize.rank_from:
+            raise ApiError("UNPROCESSABLE", "a prize's rank_to is below its rank_from")
+    return TournamentConfig(
+        tournament_id=tournament_id,
+        kind=body.kind,
+        name=body.name,
+        game_id=body.game_id,
+        currency=body.currency,
+        buy_in=body.buy_in,
+        starting_chips=body.starting_chips,
+        min_stake=body.min_stake,
+        max_stake=body.max_stake,
+        max_players=body.max_players,
+        scoring=body.scoring,
+        leaderboard_size=body.leaderboard_size,
+        prizes=tuple(Prize(p.rank_from, p.rank_to, p.amount) for p in body.prizes),
+        starts_at=body.starts_at,
+        ends_at=body.ends_at,
+    )
+
+
+def _derived_id(caller: str, idempotency_key: str) -> str:
+    return "t_" + hashlib.sha256(f"{caller}\0{idempotency_key}".encode()).hexdigest()[:24]
+
+
+@post(
+    "/internal/tournaments",
+    summary="Create a tournament",
+    status_code=201,
+    opt=_opt("tournaments:write"),
+    security=API_KEY,
+    responses=error_responses(400, 401, 403, 409, 422, 429),
+)
+async def create_tournament(
+    request: Request[Any, Any, Any],
+    data: JSONBody[CreateTournament],
+    idempotency_key: IdempotencyKey = None,
+) -> Response[TournamentView]:
+    """A `scheduled` tournament waits for `starts_at`; a `hop_on_off` one runs at once.
+
+    With `X-Idempotency-Key`, a retry returns the stored response (same body) or 422.
+    """
+    context = context_of(request)
+    caller: str = request.state[CALLER_STATE]
+    digest = hashlib.sha256(msgspec.json.encode(data)).digest()
+    stored_key = f"create_tournament:{idempotency_key}"
+    tournament_id = data.tournament_id
+    if idempotency_key:
+        stored = await context.ledger.stored_api_response(caller, stored_key)
+        if stored is not None:
+            if stored.request_hash != digest:
+                raise ApiError("IDEMPOTENCY_MISMATCH")
+            view = msgspec.json.decode(stored.body_json, type=TournamentView)
+            return Response(view, status_code=stored.status_code)
+        if tournament_id is None:
+            # The same key always names the same tournament, so a concurrent retry collides.
+            tournament_id = (
+                "t_" + hashlib.sha256(f"{caller}\0{idempotency_key}".encode()).hexdigest()[:24]
+            )
+    if tournament_id is None:
+        tournament_id = (
+            "t_"
+            + hashlib.sha256(
+                msgspec.json.encode([caller, digest, dt.datetime.now(dt.UTC).isoformat()])
+            ).hexdigest()[:24]
+        )
+    config = _checked_config(data, tournament_id)
+    try:
+        tournament = await context.tournaments.create(config, now=dt.datetime.now(dt.UTC))
+    except DomainError as error:
+        if error.code == "DUPLICATE" and idempotency_key:
+            raise ApiError(
+                "DUPLICATE", "a request with this idempotency key is in flight"
+            ) from None
+        raise
+    view = tournament_view(tournament)
+    if idempotency_key:
+        await context.ledger.store_api_response(
+            caller,
+            stored_key,
+            StoredResponse(digest, 201, msgspec.json.encode(view).decode()),
+        )
+    return Response(view, status_code=201)
+
+
+@get(
+    "/internal/tournaments/{tournament_id:str}/config",
+    summary="A tournament's configuration",
+    opt=_opt("tournaments:read", "tournament_config"),
+    security=API_KEY,
+    responses=error_responses(400, 401, 403, 404, 429),
+)
+async def tournament_config(
+    request: Request[Any, Any, Any], tournament_id: TournamentId
+) -> TournamentView:
+    """The configuration and status of one tournament."""
+    return tournament_view(await context_of(request).tournaments.tournament(tournament_id))
+
+
+@get(
+    "/internal/tournaments/{tournament_id:str}/players",
+    summary="Registered players",
+    opt=_opt("tournaments:read"),
+    security=API_KEY,
+    responses=error_responses(400, 401, 403, 404, 429),
+)
+async def list_players(
+    request: Request[Any, Any, Any],
+    tournament_id: TournamentId,
+    limit: Limit = 100,
+    offset: Offset = 0,
+) -> PlayersPage:
+    """Players in rank order with score, chip balance and whether they are online."""
+    context = context_of(request)
+    await context.tournaments.tournament(tournament_id)
+    activity = await context.ledger.tournament_activity(tournament_id)
+    rows = await context.ledger.ranked_players(tournament_id, limit, offset)
+    return PlayersPage(
+        tournament_id=tournament_id,
+        players=[
+            PlayerView(
+                player_id=row.player_id,
+                name=row.name,
+                score=row.score,
+                rank=row.rank,
+                balance=row.chips,
+                spins=row.spins,
+                online=context.tournaments.online(tournament_id, row.player_id),
+            )
+            for row in rows
+        ],
+        total=activity.registered,
+        limit=limit,
+        offset=offset,
+    )
+
+
+@post(
+    "/internal/tournaments/{tournament_id:str}/players",
+    summary="Register a player",
+    status_code=200,
+    opt=_opt("tournaments:write"),
+    security=API_KEY,
+    responses=error_responses(400, 401, 403, 404, 409, 422, 429),
+)
+async def register_player(
+    request: Request[Any, Any, Any], tournament_id: TournamentId, data: JSONBody[RegisterPlayer]
+) -> Registration:
+    """Debit the buy-in from the player's cash, credit the starting chips; idempotent.
+
+    A player unknown to the server is created with `name` and `currency` (default: the
+    tournament's currency).
+    """
+    registration = await context_of(request).tournaments.register(
+        tournament_id, data.player_id, data.name, data.currency
+    )
+    return Registration(
+        tournament_id=tournament_id,
+        player_id=data.player_id,
+        status="registered" if registration.created else "already_registered",
+        chips=registration.chips,
+    )
+
+
+@delete(
+    "/internal/tournaments/{tournament_id:str}/players/{player_id:str}",
+    summary="Hop off / unregister a player",
+    status_code=200,
+    opt=_opt("tournaments:write"),
+    security=API_KEY,
+    responses=error_responses(400, 401, 403, 404, 409, 429),
+)
+async def hop_off(
+    request: Request[Any, Any, Any], tournament_id: TournamentId, player_id: PlayerId
+) -> HopOff:
+    """Leave the tournament. Refund: the whole buy-in before it starts; while a hop-on/hop-off
+    tournament runs, the buy-in in proportion to the chips left (at most the buy-in). A running
+    scheduled tournament cannot be left (409). Repeats return the stored response."""
+    response = await context_of(request).tournaments.hop_off(tournament_id, player_id)
+    return msgspec.json.decode(response, type=HopOff)
+
+
+@get(
+    "/internal/tournaments/{tournament_id:str}/status",
+    summary="Tournament status",
+    opt=_opt("tournaments:read"),
+    security=API_KEY,
+    responses=error_responses(400, 401, 403, 404, 429),
+)
+async def tournament_status(
+    request: Request[Any, Any, Any], tournament_id: TournamentId
+) -> StatusView:
+    """Status, players registered and online, spins, turnover, and the node owning the room."""
+    status = await context_of(request).tournaments.status(tournament_id)
+    config = status.tournament.config
+    return StatusView(
+        tournament_id=tournament_id,
+        status=status.tournament.status,
+        kind=config.kind,
+        players_registered=status.activity.registered,
+        players_online=status.players_online,
+        spins=status.activity.spins,
+        turnover=status.activity.turnover,
+        currency=config.currency,
+        owner_node=status.owner_node,
+        starts_at=config.starts_at,
+        ends_at=config.ends_at,
+    )
+
+
+@get(
+    "/internal/tournaments/{tournament_id:str}/leaderboard",
+    summary="Full standings",
+    opt=_opt("tournaments:read"),
+    security=API_KEY,
+    responses=error_responses(400, 401, 403, 404, 429),
+)
+async def leaderboard(
+    request: Request[Any, Any, Any],
+    tournament_id: TournamentId,
+    limit: Limit = 100,
+    offset: Offset = 0,
+) -> LeaderboardPage:
+    """Standings by the tournament's scoring; ties go to whoever reached the score first."""
+    context = context_of(request)
+    await context.tournaments.tournament(tournament_id)
+    activity = await context.ledger.tournament_activity(tournament_id)
+    rows = await context.ledger.ranked_players(tournament_id, limit, offset)
+    return LeaderboardPage(
+        tournament_id=tournament_id,
+        entries=[LeaderboardRow(r.rank, r.player_id, r.name, r.score) for r in rows],
+        total=activity.registered,
+        limit=limit,
+        offset=offset,
+    )
+
+
+@post(
+    "/internal/tournaments/{tournament_id:str}/results",
+    summary="Push a game server's result",
+    status_code=200,
+    opt=_opt("results:write", "results"),
+    security=API_KEY,
+    responses=error_responses(400, 401, 403, 404, 409, 422, 429),
+)
+async def push_result(
+    request: Request[Any, Any, Any], tournament_id: TournamentId, data: JSONBody[GameServerResult]
+) -> AppliedResult:
+    """Apply `score_delta` (added) or `score` (set) once per `result_id`; the room's members see
+    `leaderboard.updated`. A repeat with the same body returns the stored result."""
+    if (data.score_delta is None) == (data.score is None):
+        raise ApiError("BAD_REQUEST", "send exactly one of score_delta and score", status=400)
+    applied = await context_of(request).tournaments.apply_result(
+        tournament_id,
+        data.result_id,
+        data.player_id,
+        score_delta=data.score_delta,
+        score=data.score,
+    )
+    stored = msgspec.json.decode(applied.response_json, type=AppliedResult)
+    return msgspec.structs.replace(stored, rank=applied.rank, replayed=applied.replayed)
+
+
+ROUTES: Final = [
+    create_tournament,
+    tournament_config,
+    list_players,
+    register_player,
+    hop_off,
+    tournament_status,
+    leaderboard,
+    push_result,
+]

@@ -1,0 +1,161 @@
+"""Signed wallet callbacks: agent style (`/wallet/...`) and two-phase (`/v1/bets/...`).
+
+Both styles call the ledger functions the spins use; nothing about money is decided here.
+"""
+
+from typing import Any, Final
+
+import msgspec
+from litestar import Request, post
+from litestar.params import JSONBody
+
+from api.errors import ApiError, error_responses
+from api.guards import CALLER_STATE, context_of
+from api.models import (
+    AuthorizeBet,
+    BalanceView,
+    BetTaken,
+    GetBalance,
+    HoldView,
+    MakeBet,
+    ReleaseBet,
+    Resolution,
+    RollbackBet,
+    RollbackDone,
+    SettleBet,
+)
+from roomserver.tokens import TokenRejected
+
+SIGNED: Final[list[dict[str, list[str]]]] = [
+    {"AgentId": [], "Timestamp": [], "Nonce": [], "Signature": []}
+]
+_OPT: Final = {"signed": True, "rate": "default"}
+_ERRORS: Final = error_responses(400, 401, 403, 404, 409, 422, 429)
+
+
+def _agent(request: Request[Any, Any, Any]) -> str:
+    caller: str = request.state[CALLER_STATE]
+    return caller.removeprefix("agent:")
+
+
+@post(
+    "/wallet/getBalance",
+    summary="A player's cash balance",
+    status_code=200,
+    opt=_OPT,
+    security=SIGNED,
+    responses=_ERRORS,
+)
+async def get_balance(request: Request[Any, Any, Any], data: JSONBody[GetBalance]) -> BalanceView:
+    """The player's cash in `currency`."""
+    balance = await context_of(request).wallet.balance(data.player_id, data.currency)
+    return BalanceView(balance=balance, currency=data.currency)
+
+
+@post(
+    "/wallet/makeBet",
+    summary="Debit a bet and credit its win",
+    status_code=200,
+    opt=_OPT,
+    security=SIGNED,
+    responses=_ERRORS,
+)
+async def make_bet(request: Request[Any, Any, Any], data: JSONBody[MakeBet]) -> BetTaken:
+    """One ledger transaction; idempotent by `transaction_id` (same body: the stored response;
+    different body: 422). A transaction id already rolled back is refused (409)."""
+    response = await context_of(request).wallet.make_bet(
+        _agent(request),
+        transaction_id=data.transaction_id,
+        round_id=data.round_id,
+        player_id=data.player_id,
+        currency=data.currency,
+        bet=data.bet,
+        win=data.win,
+        game_id=data.game_id,
+        session_id=data.session_id,
+    )
+    return msgspec.json.decode(response, type=BetTaken)
+
+
+@post(
+    "/wallet/rollback",
+    summary="Reverse a bet once",
+    status_code=200,
+    opt=_OPT,
+    security=SIGNED,
+    responses=_ERRORS,
+)
+async def rollback(request: Request[Any, Any, Any], data: JSONBody[RollbackBet]) -> RollbackDone:
+    """Returns the stake. An unknown transaction id is tombstoned (a late bet with it is
+    refused); a round already settled with a win is refused (409)."""
+    response = await context_of(request).wallet.rollback(
+        _agent(request), data.transaction_id, data.rollback_transaction_id
+    )
+    return msgspec.json.decode(response, type=RollbackDone)
+
+
+@post(
+    "/v1/bets/authorize",
+    summary="Hold a stake",
+    status_code=200,
+    opt=_OPT,
+    security=SIGNED,
+    responses=_ERRORS,
+)
+async def authorize(request: Request[Any, Any, Any], data: JSONBody[AuthorizeBet]) -> HoldView:
+    """The stake leaves the available balance until settled or rolled back. The player is
+    `player_id`, or the player of `session_id` (the player's access token). Idempotent by
+    `bet_id`."""
+    context = context_of(request)
+    player_id = data.player_id
+    if player_id is None:
+        if data.session_id is None:
+            raise ApiError("BAD_REQUEST", "send player_id or session_id", status=400)
+        try:
+            player_id = context.tokens.verify(data.session_id).player_id
+        except TokenRejected as rejected:
+            raise ApiError("UNPROCESSABLE", f"session_id: {rejected}") from None
+    response = await context.wallet.authorize(
+        _agent(request),
+        bet_id=data.bet_id,
+        round_id=data.round_id,
+        player_id=player_id,
+        session_id=data.session_id,
+        amount=data.amount,
+    )
+    return msgspec.json.decode(response, type=HoldView)
+
+
+@post(
+    "/v1/bets/settle",
+    summary="Capture a hold and credit the win",
+    status_code=200,
+    opt=_OPT,
+    security=SIGNED,
+    responses=_ERRORS,
+)
+async def settle(request: Request[Any, Any, Any], data: JSONBody[SettleBet]) -> Resolution:
+    """Exactly once per bet: without an authorize 404, after a rollback 409."""
+    response = await context_of(request).wallet.resolve(
+        _agent(request), data.bet_id, "settle", round_id=data.round_id, win=data.win
+    )
+    return msgspec.json.decode(response, type=Resolution)
+
+
+@post(
+    "/v1/bets/rollback",
+    summary="Release a hold",
+    status_code=200,
+    opt=_OPT,
+    security=SIGNED,
+    responses=_ERRORS,
+)
+async def release(request: Request[Any, Any, Any], data: JSONBody[ReleaseBet]) -> Resolution:
+    """Exactly once per bet: without an authorize 404, after a settle 409."""
+    response = await context_of(request).wallet.resolve(
+        _agent(request), data.bet_id, "rollback", round_id=None, win=0
+    )
+    return msgspec.json.decode(response, type=Resolution)
+
+
+ROUTES: Final = [get_balance, make_bet, rollback, authorize, settle, release]

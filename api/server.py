@@ -1,0 +1,105 @@
+"""Serves the side API on the node's event loop (Hypercorn: an ASGI server that runs inside an
+existing loop and leaves signal handling to the node)."""
+
+import asyncio
+import importlib.metadata
+import logging
+import socket
+
+import redis.asyncio as redis
+from hypercorn.asyncio import serve
+from hypercorn.config import Config as HypercornConfig
+from litestar import Litestar
+
+from api.api_keys import ApiKeys
+from api.app import create_app
+from api.context import ApiContext
+from api.rate_limits import ApiRateLimiter
+from api.signatures import MemoryNonceStore, NonceStore, RedisNonceStore, SignatureVerifier
+from roomserver.config import Config
+from roomserver.hub import Hub
+from roomserver.ledger import Ledger
+from roomserver.metrics import NodeMetrics
+from roomserver.rooms import RoomDirectory
+from roomserver.sandbox import SANDBOX_API_KEY_CONFIG, SANDBOX_WALLET_AGENT
+from roomserver.tokens import TokenVerifier
+from roomserver.tournaments import TournamentService
+from roomserver.wallet import WalletService
+
+log = logging.getLogger(__name__)
+
+
+class ApiServer:
+    """The side API's listener; `port` is known once `bind` returns (port 0 picks one)."""
+
+    def __init__(self, app: Litestar, host: str, port: int) -> None:
+        self._app = app
+        listener = socket.create_server((host, port))
+        listener.setblocking(False)
+        self.host = host
+        self.port: int = listener.getsockname()[1]
+        # Hypercorn takes the descriptor over (and closes it).
+        self._fd = listener.detach()
+        self._stop = asyncio.Event()
+
+    async def run(self) -> None:
+        """Serve until `stop`; in-flight requests finish first."""
+        config = HypercornConfig()
+        config.bind = [f"fd://{self._fd}"]
+        config.accesslog = None
+        config.errorlog = log
+        config.graceful_timeout = 5.0
+        config.keep_alive_timeout = 30.0
+        config.h2_max_concurrent_streams = 100
+        log.info("side API listening on http://%s:%d", self.host, self.port)
+        await serve(self._app, config, shutdown_trigger=self._stop.wait, mode="asgi")  # type: ignore[arg-type]
+
+    def stop(self) -> None:
+        """Stop accepting and finish."""
+        self._stop.set()
+
+
+def start_side_api(
+    config: Config,
+    ledger: Ledger,
+    hub: Hub,
+    rooms: RoomDirectory,
+    tokens: TokenVerifier,
+    metrics: NodeMetrics,
+) -> ApiServer:
+    """Build the side API over the node's services and bind its listener."""
+    api = config.api
+    keys = api.keys
+    agents = api.wallet_agents
+    if config.sandbox.enabled:
+        keys = (*keys, SANDBOX_API_KEY_CONFIG)
+        agents = (*agents, SANDBOX_WALLET_AGENT)
+    redis_client = redis.from_url(config.redis.url) if config.redis.url else None
+    nonces: NonceStore = (
+        MemoryNonceStore() if redis_client is None else RedisNonceStore(redis_client)
+    )
+    node_id = config.server.node_id or f"{socket.gethostname()}:{hub.port}"
+    context = ApiContext(
+        config=config,
+        node_id=node_id,
+        version=_version(),
+        ledger=ledger,
+        hub=hub,
+        rooms=rooms,
+        tournaments=TournamentService(ledger, rooms, node_id),
+        wallet=WalletService(ledger),
+        tokens=tokens,
+        metrics=metrics,
+        api_keys=ApiKeys(keys),
+        signatures=SignatureVerifier(agents, api.signature_window_s, nonces),
+        rate_limiter=ApiRateLimiter(api.rate_limits_per_min, config.redis.url),
+        redis=redis_client,
+    )
+    return ApiServer(create_app(context), api.host, api.port)
+
+
+def _version() -> str:
+    try:
+        return importlib.metadata.version("roomserver")
+    except importlib.metadata.PackageNotFoundError:
+        return "0+unknown"

@@ -1,0 +1,65 @@
+"""Prometheus metrics of one node, in the node's own registry (served by the side API).
+
+Hot-path counters stay plain integers in the hub's stats and are read at scrape time; only the
+spin latency histogram is observed as it happens (once per spin).
+"""
+
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+from prometheus_client import CollectorRegistry, Histogram
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+if TYPE_CHECKING:
+    from roomserver.hub import Hub
+    from roomserver.rooms import RoomDirectory
+
+_LATENCY_BUCKETS_S = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
+
+
+class NodeMetrics(Collector):
+    """Connections, rooms, spins, spin latency, frames sent and errors by code."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.spin_latency = Histogram(
+            "roomserver_spin_latency_seconds",
+            "Spin request to committed result",
+            buckets=_LATENCY_BUCKETS_S,
+            registry=self.registry,
+        )
+        self._hub: Hub | None = None
+        self._rooms: RoomDirectory | None = None
+        self.registry.register(self)
+
+    def attach(self, hub: "Hub", rooms: "RoomDirectory") -> None:
+        """Read the live figures from this hub and room directory."""
+        self._hub, self._rooms = hub, rooms
+
+    def collect(self) -> Iterator[Metric]:
+        """Called by the registry at scrape time."""
+        if self._hub is None or self._rooms is None:
+            return
+        stats = self._hub.stats
+        sessions = self._hub.sessions
+        yield GaugeMetricFamily(
+            "roomserver_connections", "Open WebSocket connections", value=len(sessions)
+        )
+        yield GaugeMetricFamily(
+            "roomserver_rooms", "Rooms open on this node", value=len(self._rooms)
+        )
+        yield CounterMetricFamily(
+            "roomserver_spins", "Spins committed on this node", value=stats.spins_committed
+        )
+        yield CounterMetricFamily(
+            "roomserver_frames_sent",
+            "WebSocket frames written",
+            value=stats.frames_sent_by_closed + sum(s.frames_sent for s in sessions),
+        )
+        errors = CounterMetricFamily(
+            "roomserver_errors", "Error frames sent, by code", labels=["code"]
+        )
+        for code, count in sorted(stats.errors_by_code.items()):
+            errors.add_metric([code], count)
+        yield errors

@@ -1,0 +1,193 @@
+"""Tournament administration for the side API: create, register, hop off, game-server results.
+
+The money moves in the ledger's SQL functions (the ones the hub's join and spin use); this
+module decides nothing about money, it applies the results to the live room of this node.
+"""
+
+import datetime as dt
+import hashlib
+from dataclasses import dataclass
+
+import msgspec
+
+from roomserver import fairness, slot_game
+from roomserver.errors import DomainError
+from roomserver.ledger import (
+    ALREADY_REGISTERED,
+    REGISTERED,
+    GameResult,
+    Ledger,
+    Tournament,
+    TournamentActivity,
+    TournamentConfig,
+)
+from roomserver.rooms import RoomDirectory
+
+KNOWN_GAMES = frozenset({slot_game.GAME_ID})
+
+
+@dataclass(frozen=True, slots=True)
+class Registration:
+    """A registered player's chips; `created` is False for a repeat."""
+
+    chips: int
+    created: bool
+
+
+@dataclass(frozen=True, slots=True)
+class AppliedResult:
+    """A game-server result as stored, with the player's rank in this node's room."""
+
+    response_json: str
+    rank: int | None
+    replayed: bool
+
+
+@dataclass(frozen=True, slots=True)
+class TournamentStatus:
+    """What the Tournament System polls."""
+
+    tournament: Tournament
+    activity: TournamentActivity
+    players_online: int
+    owner_node: str | None
+
+
+class TournamentService:
+    """Side-API operations on tournaments; the live room hears of every change."""
+
+    def __init__(self, ledger: Ledger, rooms: RoomDirectory, node_id: str) -> None:
+        self._ledger = ledger
+        self._rooms = rooms
+        self._node_id = node_id
+
+    async def create(self, config: TournamentConfig, *, now: dt.datetime) -> Tournament:
+        """Create a tournament; a hop-on/hop-off one, or one whose start has come, runs now.
+
+        Raises:
+            DomainError: unknown game, or the id is taken.
+        """
+        if config.game_id not in KNOWN_GAMES:
+            raise DomainError("UNKNOWN_GAME", f"no game {config.game_id!r} on this server")
+        starts_at = config.starts_at
+        running = config.kind == "hop_on_off" or starts_at is None or starts_at <= now
+        seed = fairness.new_server_seed()
+        created = await self._ledger.create_tournament(
+            config,
+            status="running" if running else "scheduled",
+            server_seed=seed,
+            server_seed_hash=fairness.server_seed_hash(seed),
+        )
+        if not created:
+            raise DomainError("DUPLICATE", f"tournament {config.tournament_id!r} exists")
+        tournament = await self._ledger.load_tournament(config.tournament_id)
+        assert tournament is not None
+        return tournament
+
+    async def tournament(self, tournament_id: str) -> Tournament:
+        """The tournament.
+
+        Raises:
+            DomainError: NOT_FOUND.
+        """
+        tournament = await self._ledger.load_tournament(tournament_id)
+        if tournament is None:
+            raise DomainError("NOT_FOUND", f"no tournament {tournament_id!r}")
+        return tournament
+
+    async def register(
+        self, tournament_id: str, player_id: str, name: str | None, currency: str | None
+    ) -> Registration:
+        """Register a player (buy-in debited, starting chips credited); idempotent.
+
+        Raises:
+            DomainError: the ledger's refusal code.
+        """
+        tournament = await self.tournament(tournament_id)
+        await self._ledger.ensure_player(
+            player_id, name or player_id, currency or tournament.config.currency
+        )
+        status, chips = await self._ledger.register_player(
+            tournament_id, player_id, rg_self_excluded=False
+        )
+        if status not in (REGISTERED, ALREADY_REGISTERED):
+            raise DomainError(status)
+        assert chips is not None
+        return Registration(chips, created=status == REGISTERED)
+
+    async def hop_off(self, tournament_id: str, player_id: str) -> str:
+        """Unregister with the refund the rules give; returns the (stored) response.
+
+        Raises:
+            DomainError: the ledger's refusal code.
+        """
+        reply = await self._ledger.hop_off(tournament_id, player_id)
+        if reply.status not in ("OK", "REPLAY"):
+            raise DomainError(reply.status)
+        assert reply.response_json is not None
+        room = self._rooms.get(tournament_id)
+        if room is not None:
+            await room.unregister(player_id)
+        return reply.response_json
+
+    async def apply_result(
+        self,
+        tournament_id: str,
+        result_id: str,
+        player_id: str,
+        *,
+        score_delta: int | None,
+        score: int | None,
+    ) -> AppliedResult:
+        """Apply a game server's result once per `result_id`; the room's leaderboard moves.
+
+        Raises:
+            DomainError: the ledger's refusal code.
+        """
+        digest = hashlib.sha256(msgspec.json.encode([player_id, score_delta, score])).digest()
+        record = await self._ledger.record_result(
+            GameResult(tournament_id, result_id, player_id, digest, score_delta, score)
+        )
+        if record.status == "REPLAY":
+            assert record.response_json is not None
+            room = self._rooms.get(tournament_id)
+            rank = None if room is None else room.rank_of(player_id)
+            return AppliedResult(record.response_json, rank, replayed=True)
+        if record.status != "OK":
+            raise DomainError(record.status)
+        assert record.response_json is not None and record.score_reached_at is not None
+        assert record.version is not None
+        player = await self._ledger.player(player_id)
+        room = await self._rooms.open(tournament_id)
+        rank = None
+        if room is not None and player is not None:
+            new_score = msgspec.json.decode(record.response_json)["score"]
+            rank = await room.record_score(
+                player_id,
+                player.name,
+                new_score,
+                record.score_reached_at.timestamp(),
+                record.version,
+            )
+        return AppliedResult(record.response_json, rank, replayed=False)
+
+    async def status(self, tournament_id: str) -> TournamentStatus:
+        """Status, totals, and this node's share of the room.
+
+        Raises:
+            DomainError: NOT_FOUND.
+        """
+        tournament = await self.tournament(tournament_id)
+        activity = await self._ledger.tournament_activity(tournament_id)
+        room = self._rooms.get(tournament_id)
+        return TournamentStatus(
+            tournament,
+            activity,
+            players_online=0 if room is None else room.players_online,
+            owner_node=None if room is None else self._node_id,
+        )
+
+    def online(self, tournament_id: str, player_id: str) -> bool:
+        """Whether the player is connected to the room on this node."""
+        room = self._rooms.get(tournament_id)
+        return room is not None and room.is_member(player_id)

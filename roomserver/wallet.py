@@ -1,0 +1,138 @@
+"""Wallet callbacks from integrators: agent style (makeBet/rollback) and two-phase holds.
+
+Each call is one ledger SQL function (the same post_transaction the spins use); this module only
+fingerprints requests for idempotency and turns refusals into DomainErrors.
+"""
+
+import hashlib
+from typing import Literal
+
+import msgspec
+
+from roomserver.errors import DomainError
+from roomserver.ledger import BetHold, Ledger, LedgerReply, WalletBet
+
+
+def fingerprint(*fields: object) -> bytes:
+    """The request hash a replay must match (same fields, same values)."""
+    return hashlib.sha256(msgspec.json.encode(fields)).digest()
+
+
+def _accepted(reply: LedgerReply) -> str:
+    if reply.status not in ("OK", "REPLAY"):
+        raise DomainError(reply.status)
+    assert reply.response_json is not None
+    return reply.response_json
+
+
+class WalletService:
+    """Moves players' cash for wallet integrators."""
+
+    def __init__(self, ledger: Ledger) -> None:
+        self._ledger = ledger
+
+    async def balance(self, player_id: str, currency: str) -> int:
+        """A player's cash in a currency.
+
+        Raises:
+            DomainError: PLAYER_NOT_FOUND, CURRENCY_MISMATCH.
+        """
+        player = await self._ledger.player(player_id)
+        if player is None:
+            raise DomainError("PLAYER_NOT_FOUND", f"no player {player_id!r}")
+        if player.currency != currency:
+            raise DomainError("CURRENCY_MISMATCH", f"the player's currency is {player.currency}")
+        return await self._ledger.cash_balance(player_id, currency)
+
+    async def make_bet(
+        self,
+        agent_id: str,
+        *,
+        transaction_id: str,
+        round_id: str,
+        player_id: str,
+        currency: str,
+        bet: int,
+        win: int,
+        game_id: str | None,
+        session_id: str | None,
+    ) -> str:
+        """Debit the bet and credit the win; the (stored) response JSON.
+
+        Raises:
+            DomainError: the ledger's refusal code.
+        """
+        digest = fingerprint(round_id, player_id, currency, bet, win, game_id, session_id)
+        reply = await self._ledger.wallet_make_bet(
+            WalletBet(
+                agent_id,
+                transaction_id,
+                round_id,
+                player_id,
+                currency,
+                bet,
+                win,
+                game_id,
+                session_id,
+                digest,
+            )
+        )
+        return _accepted(reply)
+
+    async def rollback(
+        self, agent_id: str, transaction_id: str, rollback_transaction_id: str
+    ) -> str:
+        """Reverse a bet once (a tombstone for one not seen); the (stored) response JSON.
+
+        Raises:
+            DomainError: ROUND_SETTLED.
+        """
+        reply = await self._ledger.wallet_rollback(
+            agent_id, transaction_id, rollback_transaction_id
+        )
+        return _accepted(reply)
+
+    async def authorize(
+        self,
+        agent_id: str,
+        *,
+        bet_id: str,
+        round_id: str,
+        player_id: str,
+        session_id: str | None,
+        amount: int,
+    ) -> str:
+        """Hold a stake; the (stored) response JSON.
+
+        Raises:
+            DomainError: the ledger's refusal code.
+        """
+        digest = fingerprint(round_id, player_id, session_id, amount)
+        reply = await self._ledger.bet_authorize(
+            BetHold(agent_id, bet_id, round_id, player_id, session_id, amount, digest)
+        )
+        return _accepted(reply)
+
+    async def resolve(
+        self,
+        agent_id: str,
+        bet_id: str,
+        kind: Literal["settle", "rollback"],
+        *,
+        round_id: str | None,
+        win: int,
+    ) -> str:
+        """Settle or roll back a hold, exactly once; the (stored) response JSON.
+
+        Raises:
+            DomainError: the ledger's refusal code.
+        """
+        reply = await self._ledger.bet_resolve(
+            agent_id,
+            bet_id,
+            kind,
+            round_id=round_id,
+            win=win,
+            request_hash=fingerprint(kind, round_id, win),
+        )
+        return _accepted(reply)
