@@ -8,6 +8,7 @@ import math
 import time
 from typing import Final, Literal
 
+import redis.asyncio as redis
 from limits import RateLimitItemPerMinute
 from limits.aio.storage import MemoryStorage, RedisStorage, Storage
 from limits.aio.strategies import SlidingWindowCounterRateLimiter
@@ -22,10 +23,17 @@ _NAMESPACE: Final = "roomserver-api"
 class ApiRateLimiter:
     """Counts requests per caller and category."""
 
-    def __init__(self, limits: RateLimitsPerMinute, redis_url: str) -> None:
+    def __init__(
+        self, limits: RateLimitsPerMinute, redis_url: str, redis_client: "redis.Redis | None"
+    ) -> None:
         storage: Storage
-        if redis_url:
-            storage = RedisStorage(f"async+{redis_url}", implementation="redispy")
+        if redis_client is not None:
+            # The node's own client's pool, so the node's shutdown closes its connections.
+            storage = RedisStorage(
+                f"async+{redis_url}",
+                implementation="redispy",
+                connection_pool=redis_client.connection_pool,  # type: ignore[arg-type]
+            )
         else:
             storage = MemoryStorage()
         self._limiter = SlidingWindowCounterRateLimiter(storage)

@@ -32,8 +32,11 @@ log = logging.getLogger(__name__)
 class ApiServer:
     """The side API's listener; `port` is known once `bind` returns (port 0 picks one)."""
 
-    def __init__(self, app: Litestar, host: str, port: int) -> None:
+    def __init__(
+        self, app: Litestar, host: str, port: int, redis_client: "redis.Redis | None"
+    ) -> None:
         self._app = app
+        self._redis = redis_client
         listener = socket.create_server((host, port))
         listener.setblocking(False)
         self.host = host
@@ -52,7 +55,11 @@ class ApiServer:
         config.keep_alive_timeout = 30.0
         config.h2_max_concurrent_streams = 100
         log.info("side API listening on http://%s:%d", self.host, self.port)
-        await serve(self._app, config, shutdown_trigger=self._stop.wait, mode="asgi")  # type: ignore[arg-type]
+        try:
+            await serve(self._app, config, shutdown_trigger=self._stop.wait, mode="asgi")  # type: ignore[arg-type]
+        finally:
+            if self._redis is not None:
+                await self._redis.aclose()
 
     def stop(self) -> None:
         """Stop accepting and finish."""
@@ -92,10 +99,10 @@ def start_side_api(
         metrics=metrics,
         api_keys=ApiKeys(keys),
         signatures=SignatureVerifier(agents, api.signature_window_s, nonces),
-        rate_limiter=ApiRateLimiter(api.rate_limits_per_min, config.redis.url),
+        rate_limiter=ApiRateLimiter(api.rate_limits_per_min, config.redis.url, redis_client),
         redis=redis_client,
     )
-    return ApiServer(create_app(context), api.host, api.port)
+    return ApiServer(create_app(context), api.host, api.port, redis_client)
 
 
 def _version() -> str:
