@@ -17,6 +17,7 @@ from roomserver.ledger import (
     REGISTERED,
     GameResult,
     Ledger,
+    RankedPlayer,
     Tournament,
     TournamentActivity,
     TournamentConfig,
@@ -170,6 +171,18 @@ class TournamentService:
                 record.version,
             )
         return AppliedResult(record.response_json, rank, replayed=False)
+
+    async def ranked_page(
+        self, tournament_id: str, limit: int, offset: int
+    ) -> tuple[int, list[RankedPlayer]]:
+        """(players registered, one page of them in rank order).
+
+        Raises:
+            DomainError: NOT_FOUND.
+        """
+        await self.tournament(tournament_id)
+        activity = await self._ledger.tournament_activity(tournament_id)
+        return activity.registered, await self._ledger.ranked_players(tournament_id, limit, offset)
 
     async def status(self, tournament_id: str) -> TournamentStatus:
         """Status, totals, and this node's share of the room.

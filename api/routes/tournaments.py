@@ -191,9 +191,7 @@ async def list_players(
 ) -> PlayersPage:
     """Players in rank order with score, chip balance and whether they are online."""
     context = context_of(request)
-    await context.tournaments.tournament(tournament_id)
-    activity = await context.ledger.tournament_activity(tournament_id)
-    rows = await context.ledger.ranked_players(tournament_id, limit, offset)
+    total, rows = await context.tournaments.ranked_page(tournament_id, limit, offset)
     return PlayersPage(
         tournament_id=tournament_id,
         players=[
@@ -208,7 +206,7 @@ async def list_players(
             )
             for row in rows
         ],
-        total=activity.registered,
+        total=total,
         limit=limit,
         offset=offset,
     )
@@ -302,13 +300,11 @@ async def leaderboard(
 ) -> LeaderboardPage:
     """Standings by the tournament's scoring; ties go to whoever reached the score first."""
     context = context_of(request)
-    await context.tournaments.tournament(tournament_id)
-    activity = await context.ledger.tournament_activity(tournament_id)
-    rows = await context.ledger.ranked_players(tournament_id, limit, offset)
+    total, rows = await context.tournaments.ranked_page(tournament_id, limit, offset)
     return LeaderboardPage(
         tournament_id=tournament_id,
         entries=[LeaderboardRow(r.rank, r.player_id, r.name, r.score) for r in rows],
-        total=activity.registered,
+        total=total,
         limit=limit,
         offset=offset,
     )
