@@ -147,11 +147,13 @@ async def create_tournament(
     try:
         tournament = await context.tournaments.create(config, now=dt.datetime.now(dt.UTC))
     except DomainError as error:
-        if error.code == "DUPLICATE" and idempotency_key:
-            raise ApiError(
-                "DUPLICATE", "a request with this idempotency key is in flight"
-            ) from None
-        raise
+        if error.code != "DUPLICATE" or not idempotency_key:
+            raise
+        # A concurrent retry, or one whose first try created the tournament but died before
+        # storing the response: the same configuration is the same request.
+        tournament = await context.tournaments.tournament(config.tournament_id)
+        if tournament.config != config:
+            raise ApiError("IDEMPOTENCY_MISMATCH") from None
     view = tournament_view(tournament)
     if idempotency_key:
         await context.ledger.store_api_response(
