@@ -14,10 +14,11 @@ import msgspec
 from asyncpg.pool import PoolConnectionProxy
 
 from protocol.messages import Scoring
+from roomserver import lifecycle
 
 Connection = asyncpg.Connection | PoolConnectionProxy
-TournamentKind = Literal["scheduled", "hop_on_off"]
-TournamentStatus = Literal["scheduled", "running", "completing", "completed", "cancelled"]
+TournamentKind = lifecycle.Kind
+TournamentStatus = lifecycle.Status
 
 # Statuses the spin and registration functions return besides success.
 SPIN_OK: Final = "OK"
