@@ -98,8 +98,7 @@ class ApiError(Exception):
     @classmethod
     def from_domain(cls, error: DomainError) -> "ApiError":
         """The HTTP form of a refusal from the domain or the ledger."""
-        message = error.message if error.message != error.code.replace("_", " ").lower() else None
-        return cls(error.code, message)
+        return cls(error.code, error.message)
 
 
 ERROR_STATUSES: Final = (400, 401, 403, 404, 409, 422, 429, 500)

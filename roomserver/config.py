@@ -8,7 +8,7 @@ import os
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any, Final, Literal
+from typing import Annotated, Any, Final, Literal, get_args
 
 import msgspec
 from msgspec import Meta, Struct
@@ -117,13 +117,7 @@ class AuthConfig(_Section, frozen=True, forbid_unknown_fields=True, kw_only=True
 ApiScope = Literal[
     "tournaments:read", "tournaments:write", "auth:validate", "results:write", "reports:read"
 ]
-API_SCOPES: Final[tuple[ApiScope, ...]] = (
-    "tournaments:read",
-    "tournaments:write",
-    "auth:validate",
-    "results:write",
-    "reports:read",
-)
+API_SCOPES: Final[tuple[ApiScope, ...]] = get_args(ApiScope)
 
 
 class ApiKeyConfig(_Section, frozen=True, forbid_unknown_fields=True, kw_only=True):

@@ -46,7 +46,7 @@ class DomainError(Exception):
     def __init__(self, code: str, message: str | None = None) -> None:
         super().__init__(message or code)
         self.code = code
-        self.message = message or code.replace("_", " ").lower()
+        self.message = message  # None: the HTTP layer's message for the code
 
 
 class CloseConnection(Exception):

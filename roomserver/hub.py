@@ -191,9 +191,17 @@ class Hub:
             for membership in list(session.memberships.values()):
                 await membership.room.leave(session, None, reply=False)
 
-    def _count_error(self, failure: Exception) -> None:
-        code = failure.code if isinstance(failure, RequestError) else ErrorCode.INTERNAL
+    def _error_frame(
+        self, failure: Exception, *, rid: str | None, room: str | None, now_s: float
+    ) -> bytes:
+        """The failure's `error` frame, counted by code for the metrics."""
+        code = (
+            failure.code
+            if isinstance(failure, RequestError | DecodeFailure)
+            else ErrorCode.INTERNAL
+        )
         self.stats.errors_by_code[code] += 1
+        return error_frame(failure, rid=rid, room=room, now_s=now_s)
 
     def _count_close(self, code: CloseCode) -> None:
         if code == CloseCode.TRY_AGAIN_LATER:
@@ -210,8 +218,7 @@ class Hub:
         try:
             message = decode_client(data)
         except DecodeFailure as failure:
-            self.stats.errors_by_code[failure.code] += 1
-            session.send(error_frame(failure, rid=failure.rid, room=None, now_s=now))
+            session.send(self._error_frame(failure, rid=failure.rid, room=None, now_s=now))
             return
         room = getattr(message, "room", None)
         try:
@@ -221,8 +228,7 @@ class Hub:
                 raise RequestError(ErrorCode.INTERNAL, "server is draining; reconnect")
             await self._dispatch(session, message, now)
         except Exception as exc:
-            self._count_error(exc)
-            session.send(error_frame(exc, rid=message.rid, room=room, now_s=now))
+            session.send(self._error_frame(exc, rid=message.rid, room=room, now_s=now))
 
     async def _dispatch(self, session: Session, message: AnyClientMessage, now: float) -> None:
         match message:
@@ -308,8 +314,7 @@ class Hub:
                 )
             )
         except Exception as exc:
-            self._count_error(exc)
-            frame = error_frame(exc, rid=message.rid, room=message.room, now_s=time.time())
+            frame = self._error_frame(exc, rid=message.rid, room=message.room, now_s=time.time())
         finally:
             session.spins_in_flight -= 1
             self._spins_in_flight -= 1

@@ -15,6 +15,7 @@ from asyncpg.pool import PoolConnectionProxy
 
 from protocol.messages import Scoring
 from roomserver import lifecycle
+from roomserver.errors import DomainError
 
 Connection = asyncpg.Connection | PoolConnectionProxy
 TournamentKind = lifecycle.Kind
@@ -113,6 +114,17 @@ class LedgerReply:
     status: str
     response_json: str | None
 
+    def accepted(self) -> str:
+        """The (stored) response of an accepted call.
+
+        Raises:
+            DomainError: the refusal code.
+        """
+        if self.status not in ("OK", "REPLAY"):
+            raise DomainError(self.status)
+        assert self.response_json is not None
+        return self.response_json
+
 
 @dataclass(frozen=True, slots=True)
 class GameResult:
@@ -134,6 +146,8 @@ class ResultRecord:
     response_json: str | None
     score_reached_at: dt.datetime | None
     version: int | None
+    score: int | None
+    name: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -331,15 +345,7 @@ class Ledger:
         connection: Connection, kind: str, owner_id: str, scope: str, currency: str
     ) -> int:
         account_id: int = await connection.fetchval(
-            """WITH created AS (
-                   INSERT INTO accounts (kind, owner_id, scope, currency)
-                   VALUES ($1, $2, $3, $4)
-                   ON CONFLICT (kind, owner_id, scope) DO NOTHING RETURNING account_id)
-               SELECT account_id FROM created
-               UNION ALL
-               SELECT account_id FROM accounts
-                WHERE kind = $1 AND owner_id = $2 AND scope = $3
-               LIMIT 1""",
+            "SELECT ledger_account($1, $2, $3, $4)",
             kind,
             owner_id,
             scope,
@@ -441,7 +447,7 @@ class Ledger:
     async def record_result(self, result: GameResult) -> ResultRecord:
         """Apply a game server's result once per `result_id`."""
         row = await self._pool.fetchrow(
-            """SELECT status, response::text, score_reached_at, version
+            """SELECT status, response::text, score_reached_at, version, score, name
                  FROM record_result($1, $2, $3, $4, $5, $6)""",
             result.tournament_id,
             result.result_id,
@@ -451,7 +457,7 @@ class Ledger:
             result.score,
         )
         assert row is not None
-        return ResultRecord(row[0], row[1], row[2], row[3])
+        return ResultRecord(row[0], row[1], row[2], row[3], row[4], row[5])
 
     async def player(self, player_id: str) -> PlayerRecord | None:
         """A known player, or None."""

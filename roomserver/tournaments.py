@@ -122,14 +122,11 @@ class TournamentService:
         Raises:
             DomainError: the ledger's refusal code.
         """
-        reply = await self._ledger.hop_off(tournament_id, player_id)
-        if reply.status not in ("OK", "REPLAY"):
-            raise DomainError(reply.status)
-        assert reply.response_json is not None
+        response = (await self._ledger.hop_off(tournament_id, player_id)).accepted()
         room = self._rooms.get(tournament_id)
         if room is not None:
             await room.unregister(player_id)
-        return reply.response_json
+        return response
 
     async def apply_result(
         self,
@@ -157,16 +154,15 @@ class TournamentService:
         if record.status != "OK":
             raise DomainError(record.status)
         assert record.response_json is not None and record.score_reached_at is not None
-        assert record.version is not None
-        player = await self._ledger.player(player_id)
+        assert record.version is not None and record.score is not None
+        assert record.name is not None
         room = await self._rooms.open(tournament_id)
         rank = None
-        if room is not None and player is not None:
-            new_score = msgspec.json.decode(record.response_json)["score"]
+        if room is not None:
             rank = await room.record_score(
                 player_id,
-                player.name,
-                new_score,
+                record.name,
+                record.score,
                 record.score_reached_at.timestamp(),
                 record.version,
             )

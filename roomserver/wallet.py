@@ -10,19 +10,12 @@ from typing import Literal
 import msgspec
 
 from roomserver.errors import DomainError
-from roomserver.ledger import BetHold, Ledger, LedgerReply, WalletBet
+from roomserver.ledger import BetHold, Ledger, WalletBet
 
 
 def fingerprint(*fields: object) -> bytes:
     """The request hash a replay must match (same fields, same values)."""
     return hashlib.sha256(msgspec.json.encode(fields)).digest()
-
-
-def _accepted(reply: LedgerReply) -> str:
-    if reply.status not in ("OK", "REPLAY"):
-        raise DomainError(reply.status)
-    assert reply.response_json is not None
-    return reply.response_json
 
 
 class WalletService:
@@ -77,7 +70,7 @@ class WalletService:
                 digest,
             )
         )
-        return _accepted(reply)
+        return reply.accepted()
 
     async def rollback(
         self, agent_id: str, transaction_id: str, rollback_transaction_id: str
@@ -90,7 +83,7 @@ class WalletService:
         reply = await self._ledger.wallet_rollback(
             agent_id, transaction_id, rollback_transaction_id
         )
-        return _accepted(reply)
+        return reply.accepted()
 
     async def authorize(
         self,
@@ -111,7 +104,7 @@ class WalletService:
         reply = await self._ledger.bet_authorize(
             BetHold(agent_id, bet_id, round_id, player_id, session_id, amount, digest)
         )
-        return _accepted(reply)
+        return reply.accepted()
 
     async def resolve(
         self,
@@ -135,4 +128,4 @@ class WalletService:
             win=win,
             request_hash=fingerprint(kind, round_id, win),
         )
-        return _accepted(reply)
+        return reply.accepted()

@@ -33,33 +33,26 @@ _OPT: Final = {"signed": True, "rate": "default"}
 _ERRORS: Final = error_responses(400, 401, 403, 404, 409, 422, 429)
 
 
+def _signed_post(path: str, summary: str) -> post:
+    """A wallet callback: POST, signed by an agent, answered 200."""
+    return post(
+        path, summary=summary, status_code=200, opt=_OPT, security=SIGNED, responses=_ERRORS
+    )
+
+
 def _agent(request: Request[Any, Any, Any]) -> str:
     caller: str = request.state[CALLER_STATE]
     return caller.removeprefix("agent:")
 
 
-@post(
-    "/wallet/getBalance",
-    summary="A player's cash balance",
-    status_code=200,
-    opt=_OPT,
-    security=SIGNED,
-    responses=_ERRORS,
-)
+@_signed_post("/wallet/getBalance", "A player's cash balance")
 async def get_balance(request: Request[Any, Any, Any], data: JSONBody[GetBalance]) -> BalanceView:
     """The player's cash in `currency`."""
     balance = await context_of(request).wallet.balance(data.player_id, data.currency)
     return BalanceView(balance=balance, currency=data.currency)
 
 
-@post(
-    "/wallet/makeBet",
-    summary="Debit a bet and credit its win",
-    status_code=200,
-    opt=_OPT,
-    security=SIGNED,
-    responses=_ERRORS,
-)
+@_signed_post("/wallet/makeBet", "Debit a bet and credit its win")
 async def make_bet(request: Request[Any, Any, Any], data: JSONBody[MakeBet]) -> BetTaken:
     """One ledger transaction; idempotent by `transaction_id` (same body: the stored response;
     different body: 422). A transaction id already rolled back is refused (409)."""
@@ -77,14 +70,7 @@ async def make_bet(request: Request[Any, Any, Any], data: JSONBody[MakeBet]) -> 
     return msgspec.json.decode(response, type=BetTaken)
 
 
-@post(
-    "/wallet/rollback",
-    summary="Reverse a bet once",
-    status_code=200,
-    opt=_OPT,
-    security=SIGNED,
-    responses=_ERRORS,
-)
+@_signed_post("/wallet/rollback", "Reverse a bet once")
 async def rollback(request: Request[Any, Any, Any], data: JSONBody[RollbackBet]) -> RollbackDone:
     """Returns the stake. An unknown transaction id is tombstoned (a late bet with it is
     refused); a round already settled with a win is refused (409)."""
@@ -94,14 +80,7 @@ async def rollback(request: Request[Any, Any, Any], data: JSONBody[RollbackBet])
     return msgspec.json.decode(response, type=RollbackDone)
 
 
-@post(
-    "/v1/bets/authorize",
-    summary="Hold a stake",
-    status_code=200,
-    opt=_OPT,
-    security=SIGNED,
-    responses=_ERRORS,
-)
+@_signed_post("/v1/bets/authorize", "Hold a stake")
 async def authorize(request: Request[Any, Any, Any], data: JSONBody[AuthorizeBet]) -> HoldView:
     """The stake leaves the available balance until settled or rolled back. The player is
     `player_id`, or the player of `session_id` (the player's access token). Idempotent by
@@ -126,14 +105,7 @@ async def authorize(request: Request[Any, Any, Any], data: JSONBody[AuthorizeBet
     return msgspec.json.decode(response, type=HoldView)
 
 
-@post(
-    "/v1/bets/settle",
-    summary="Capture a hold and credit the win",
-    status_code=200,
-    opt=_OPT,
-    security=SIGNED,
-    responses=_ERRORS,
-)
+@_signed_post("/v1/bets/settle", "Capture a hold and credit the win")
 async def settle(request: Request[Any, Any, Any], data: JSONBody[SettleBet]) -> Resolution:
     """Exactly once per bet: without an authorize 404, after a rollback 409."""
     response = await context_of(request).wallet.resolve(
@@ -142,14 +114,7 @@ async def settle(request: Request[Any, Any, Any], data: JSONBody[SettleBet]) -> 
     return msgspec.json.decode(response, type=Resolution)
 
 
-@post(
-    "/v1/bets/rollback",
-    summary="Release a hold",
-    status_code=200,
-    opt=_OPT,
-    security=SIGNED,
-    responses=_ERRORS,
-)
+@_signed_post("/v1/bets/rollback", "Release a hold")
 async def release(request: Request[Any, Any, Any], data: JSONBody[ReleaseBet]) -> Resolution:
     """Exactly once per bet: without an authorize 404, after a settle 409."""
     response = await context_of(request).wallet.resolve(

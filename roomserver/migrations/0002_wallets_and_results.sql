@@ -354,7 +354,8 @@ CREATE TABLE game_results (
 CREATE FUNCTION record_result(
     p_tournament_id text, p_result_id text, p_player_id text, p_request_hash bytea,
     p_score_delta bigint, p_score bigint
-) RETURNS TABLE (status text, response jsonb, score_reached_at timestamptz, version bigint)
+) RETURNS TABLE (status text, response jsonb, score_reached_at timestamptz, version bigint,
+                score bigint, name text)
 LANGUAGE plpgsql AS $$
 DECLARE
     v_status text;
@@ -364,25 +365,26 @@ DECLARE
     v_reached timestamptz;
     v_version bigint;
     v_response jsonb;
+    v_name text;
 BEGIN
     PERFORM lock_business_id('result:' || p_tournament_id, p_result_id);
     SELECT r.request_hash, r.response INTO v_hash, v_stored FROM game_results r
      WHERE r.tournament_id = p_tournament_id AND r.result_id = p_result_id;
     IF FOUND THEN
         IF v_hash = p_request_hash THEN
-            RETURN QUERY SELECT 'REPLAY'::text, v_stored, NULL::timestamptz, NULL::bigint;
+            RETURN QUERY SELECT 'REPLAY'::text, v_stored, NULL::timestamptz, NULL::bigint, NULL::bigint, NULL::text;
         ELSE
-            RETURN QUERY SELECT 'IDEMPOTENCY_MISMATCH'::text, NULL::jsonb, NULL::timestamptz, NULL::bigint;
+            RETURN QUERY SELECT 'IDEMPOTENCY_MISMATCH'::text, NULL::jsonb, NULL::timestamptz, NULL::bigint, NULL::bigint, NULL::text;
         END IF;
         RETURN;
     END IF;
     SELECT t.status INTO v_status FROM tournaments t WHERE t.tournament_id = p_tournament_id;
     IF NOT FOUND THEN
-        RETURN QUERY SELECT 'NOT_FOUND'::text, NULL::jsonb, NULL::timestamptz, NULL::bigint;
+        RETURN QUERY SELECT 'NOT_FOUND'::text, NULL::jsonb, NULL::timestamptz, NULL::bigint, NULL::bigint, NULL::text;
         RETURN;
     END IF;
     IF v_status <> 'running' THEN
-        RETURN QUERY SELECT 'TOURNAMENT_NOT_RUNNING'::text, NULL::jsonb, NULL::timestamptz, NULL::bigint;
+        RETURN QUERY SELECT 'TOURNAMENT_NOT_RUNNING'::text, NULL::jsonb, NULL::timestamptz, NULL::bigint, NULL::bigint, NULL::text;
         RETURN;
     END IF;
     UPDATE tournament_players tp
@@ -394,7 +396,7 @@ BEGIN
     RETURNING tp.score, tp.score_reached_at, tp.spins + tp.results
          INTO v_score, v_reached, v_version;
     IF NOT FOUND THEN
-        RETURN QUERY SELECT 'NOT_REGISTERED'::text, NULL::jsonb, NULL::timestamptz, NULL::bigint;
+        RETURN QUERY SELECT 'NOT_REGISTERED'::text, NULL::jsonb, NULL::timestamptz, NULL::bigint, NULL::bigint, NULL::text;
         RETURN;
     END IF;
     v_response := jsonb_build_object(
@@ -402,7 +404,8 @@ BEGIN
         'score', v_score, 'status', 'applied');
     INSERT INTO game_results (tournament_id, result_id, player_id, request_hash, response)
     VALUES (p_tournament_id, p_result_id, p_player_id, p_request_hash, v_response);
-    RETURN QUERY SELECT 'OK'::text, v_response, v_reached, v_version;
+    SELECT pl.name INTO v_name FROM players pl WHERE pl.player_id = p_player_id;
+    RETURN QUERY SELECT 'OK'::text, v_response, v_reached, v_version, v_score, v_name;
 END
 $$;
 
