@@ -15,7 +15,7 @@ from api.errors import (
     handle_unexpected,
 )
 from api.guards import authenticate
-from api.routes import operations, tournaments, wallet
+from api.routes import audit, operations, players, tournaments, wallet
 from api.tracing import echo_trace_id
 from roomserver.errors import DomainError
 
@@ -48,7 +48,13 @@ def create_app(context: ApiContext) -> Litestar:
         render_plugins=[],
     )
     return Litestar(
-        route_handlers=[*operations.ROUTES, *tournaments.ROUTES, *wallet.ROUTES],
+        route_handlers=[
+            *operations.ROUTES,
+            *tournaments.ROUTES,
+            *audit.ROUTES,
+            *players.ROUTES,
+            *wallet.ROUTES,
+        ],
         guards=[authenticate],
         exception_handlers={
             ApiError: handle_api_error,

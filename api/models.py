@@ -98,6 +98,8 @@ class TournamentView(Body, frozen=True):
     starts_at: UtcTime | None
     ends_at: UtcTime | None
     server_seed_hash: str
+    # Revealed once the tournament is completed or cancelled (hex; its SHA-256 is the hash).
+    server_seed: str | None = None
 
 
 class PlayerView(Body, frozen=True):
@@ -299,3 +301,99 @@ class Resolution(Body, frozen=True):
     win: int
     balance: int
     currency: str
+
+
+# ---------------------------------------------------------------- lifecycle, audit, RG
+
+
+class ClosingStandingView(Body, frozen=True):
+    rank: int
+    player_id: str
+    name: str
+    score: int
+    prize: int
+
+
+class RefundView(Body, frozen=True):
+    player_id: str
+    amount: int
+
+
+class ClosingView(Body, frozen=True):
+    """How a tournament ended: completed (standings, prizes) or cancelled (refunds)."""
+
+    tournament_id: str
+    status: TournamentStatus
+    currency: str
+    server_seed: str
+    server_seed_hash: str
+    standings: list[ClosingStandingView] = []
+    prize_pool: int | None = None
+    prizes_paid: int | None = None
+    refunds: list[RefundView] = []
+    refunds_paid: int | None = None
+
+
+class CurrencyReport(Body, frozen=True):
+    currency: str
+    spins_total: int
+    turnover: int
+    wins: int
+    ggr: int
+    buy_ins: int
+    refunds: int
+    prizes_paid: int
+
+
+class TournamentReportView(Body, frozen=True):
+    tournament_id: str
+    status: TournamentStatus
+    spins_total: int
+    turnover: int
+    wins: int
+    ggr: int
+    prizes_paid: int
+    per_currency: list[CurrencyReport]
+
+
+class SpinOutcomeView(Body, frozen=True):
+    symbols: list[str]
+    stops: list[int]
+    multiplier: int
+    rule: str | None
+    win: int
+
+
+class SpinReplay(Body, frozen=True):
+    """A spin played again from its recorded inputs."""
+
+    match: bool
+    spin_id: str
+    tournament_id: str
+    player_id: str
+    math_version: str
+    client_seed: str
+    nonce: int
+    stake: int
+    server_seed_hash: str
+    seed_matches_hash: bool
+    recorded: SpinOutcomeView
+    recomputed: SpinOutcomeView | None
+    # The seed itself only once the tournament is over (before that it would reveal outcomes).
+    server_seed: str | None = None
+    reason: str | None = None
+
+
+class RgSettingsBody(Body, frozen=True):
+    """A player's responsible-gaming flag and limits (null: no limit)."""
+
+    self_excluded: bool
+    loss_limit: Money | None = None
+    session_limit_min: Annotated[int, Meta(gt=0, le=100000)] | None = None
+
+
+class RgSettingsView(Body, frozen=True):
+    player_id: str
+    self_excluded: bool
+    loss_limit: int | None
+    session_limit_min: int | None

@@ -22,6 +22,7 @@ from roomserver.ledger import Ledger
 from roomserver.metrics import NodeMetrics
 from roomserver.rooms import RoomDirectory
 from roomserver.sandbox import SANDBOX_API_KEY_CONFIG, SANDBOX_WALLET_AGENT
+from roomserver.scheduler import TournamentScheduler
 from roomserver.tokens import TokenVerifier
 from roomserver.tournaments import TournamentService
 from roomserver.wallet import WalletService
@@ -73,6 +74,7 @@ def start_side_api(
     rooms: RoomDirectory,
     tokens: TokenVerifier,
     metrics: NodeMetrics,
+    scheduler: TournamentScheduler,
 ) -> ApiServer:
     """Build the side API over the node's services and bind its listener."""
     api = config.api
@@ -85,7 +87,7 @@ def start_side_api(
     nonces: NonceStore = (
         MemoryNonceStore() if redis_client is None else RedisNonceStore(redis_client)
     )
-    node_id = config.server.node_id or f"{socket.gethostname()}:{hub.port}"
+    node_id = hub.node_id
     context = ApiContext(
         config=config,
         node_id=node_id,
@@ -93,7 +95,7 @@ def start_side_api(
         ledger=ledger,
         hub=hub,
         rooms=rooms,
-        tournaments=TournamentService(ledger, rooms, node_id),
+        tournaments=TournamentService(ledger, rooms, scheduler, node_id),
         wallet=WalletService(ledger),
         tokens=tokens,
         metrics=metrics,

@@ -156,6 +156,33 @@ class ApiConfig(_Section, frozen=True, forbid_unknown_fields=True, kw_only=True)
     rate_limits_per_min: RateLimitsPerMinute = RateLimitsPerMinute()
 
 
+class LifecycleConfig(_Section, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """The tournament scheduler (every node runs one; the database decides who moves what)."""
+
+    tick_s: Seconds = 0.25
+
+
+class RgConfig(_Section, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """Responsible gaming."""
+
+    # `rg.reality_check` to every connection this often; 0 turns it off.
+    reality_check_interval_s: Annotated[float, Meta(ge=0)] = 3600.0
+
+
+class EventsConfig(_Section, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """The outbox relay: JSON lines to `file`, or an SQS FIFO queue when `sqs_queue_url` is set."""
+
+    relay: bool = True
+    file: str = "var/events.jsonl"
+    sqs_queue_url: str = ""
+    sqs_endpoint_url: str = ""
+    batch_size: Annotated[int, Meta(gt=0, le=1000)] = 100
+    poll_interval_s: Seconds = 0.2
+    max_attempts: PositiveInt = 10
+    backoff_base_s: Seconds = 0.5
+    backoff_max_s: Seconds = 60.0
+
+
 class SandboxConfig(_Section, frozen=True, forbid_unknown_fields=True, kw_only=True):
     """Seeded demo tournament and test players; never on in production."""
 
@@ -179,6 +206,9 @@ class Config(_Section, frozen=True, forbid_unknown_fields=True, kw_only=True):
     redis: RedisConfig = RedisConfig()
     auth: AuthConfig = AuthConfig()
     api: ApiConfig = ApiConfig()
+    lifecycle: LifecycleConfig = LifecycleConfig()
+    rg: RgConfig = RgConfig()
+    events: EventsConfig = EventsConfig()
     sandbox: SandboxConfig = SandboxConfig()
     log: LogConfig = LogConfig()
 
@@ -189,6 +219,8 @@ ENV_OVERRIDES: Final[Mapping[str, tuple[str, str]]] = {
     "ROOMSERVER_REDIS_URL": ("redis", "url"),
     "ROOMSERVER_JWT_SECRET": ("auth", "jwt_secret"),
     "ROOMSERVER_PUBLIC_URL": ("server", "public_url"),
+    "ROOMSERVER_SQS_QUEUE_URL": ("events", "sqs_queue_url"),
+    "ROOMSERVER_SQS_ENDPOINT_URL": ("events", "sqs_endpoint_url"),
 }
 
 

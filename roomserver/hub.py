@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import Any, assert_never
 
+import msgspec
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
@@ -31,6 +32,8 @@ from protocol.messages import (
     Ping,
     Pong,
     PongPayload,
+    RealityCheck,
+    RealityCheckPayload,
     RoomJoin,
     RoomLeave,
     ServerDraining,
@@ -48,6 +51,7 @@ from roomserver.spins import SpinService
 from roomserver.tokens import PlayerClaims, TokenRejected, TokenVerifier
 
 log = logging.getLogger(__name__)
+_event_encoder = msgspec.json.Encoder()
 
 
 @dataclass(slots=True)
@@ -96,6 +100,11 @@ class Hub:
     def sessions(self) -> frozenset[Session]:
         """The open connections."""
         return frozenset(self._sessions)
+
+    @property
+    def node_id(self) -> str:
+        """This node's name: `server.node_id`, else host name and bound port."""
+        return self._config.server.node_id or f"{socket.gethostname()}:{self.port}"
 
     @property
     def port(self) -> int:
@@ -175,6 +184,7 @@ class Hub:
             CloseCode.TOKEN_EXPIRED,
             "token expired",
         )
+        reality_checks = self._schedule_reality_checks(session)
         try:
             while True:
                 data = await ws.recv(decode=False)
@@ -183,13 +193,42 @@ class Hub:
             pass
         finally:
             expiry.cancel()
+            if reality_checks is not None:
+                reality_checks.stop()
             self._sessions.discard(session)
             self.stats.frames_sent_by_closed += session.frames_sent
             self.stats.peak_buffered_bytes = max(
                 self.stats.peak_buffered_bytes, session.peak_buffered_bytes
             )
             for membership in list(session.memberships.values()):
-                await membership.room.leave(session, None, reply=False)
+                await self._leave(session, membership, None, reply=False)
+
+    def _schedule_reality_checks(self, session: Session) -> "_RealityChecks | None":
+        interval = self._config.rg.reality_check_interval_s
+        if interval <= 0:
+            return None
+        return _RealityChecks(session, interval)
+
+    async def _leave(
+        self, session: Session, membership: Membership, rid: str | None, *, reply: bool
+    ) -> None:
+        room = membership.room
+        was_member = room.is_member(session.player_id)
+        await room.leave(session, rid, reply=reply)
+        if was_member and not room.is_member(session.player_id):
+            await self._report_presence("room.player.disconnected", session, room.room_id)
+
+    async def _report_presence(self, event_type: str, session: Session, room_id: str) -> None:
+        """Presence changes are events too (they change nothing in the database)."""
+        try:
+            await self._ledger.emit_event(
+                event_type,
+                tournament_id=room_id,
+                player_id=session.player_id,
+                payload_json=_presence_json(self.node_id, session),
+            )
+        except Exception:
+            log.exception("could not record %s of %s", event_type, session.player_id)
 
     def _error_frame(
         self, failure: Exception, *, rid: str | None, room: str | None, now_s: float
@@ -241,7 +280,7 @@ class Hub:
                 await self._join(session, message)
             case RoomLeave():
                 membership = _membership(session, message.room)
-                await membership.room.leave(session, message.rid, reply=True)
+                await self._leave(session, membership, message.rid, reply=True)
             case BalanceGet():
                 membership = _membership(session, message.room)
                 balance = await self._ledger.chips_balance(message.room, session.player_id)
@@ -280,11 +319,14 @@ class Hub:
                 room, await self._ledger.next_nonce(room.room_id, claims.player_id)
             )
             session.memberships[room.room_id] = existing
+        was_member = room.is_member(claims.player_id)
         try:
             await room.join(session, message.since_seq, chips or 0, message.rid)
         except BaseException:
             session.memberships.pop(room.room_id, None)
             raise
+        if not was_member:
+            await self._report_presence("room.player.connected", session, room.room_id)
 
     # ------------------------------------------------------------ spins
 
@@ -304,7 +346,8 @@ class Hub:
     ) -> None:
         started = time.perf_counter()
         try:
-            result = await self._spins.spin(session.claims, membership, message, nonce)
+            result = await self._spins.spin(session, membership, message, nonce)
+            session.net_result += result.win - result.stake
             self.stats.spins_committed += 1
             if self._metrics is not None:
                 self._metrics.spin_latency.observe(time.perf_counter() - started)
@@ -358,6 +401,41 @@ class Hub:
             session.close(CloseCode.SERVICE_RESTART, "server restarting")
         self._server.close(close_connections=True, code=CloseCode.SERVICE_RESTART)
         await self._server.wait_closed()
+
+
+class _RealityChecks:
+    """`rg.reality_check` to one connection every `interval_s`: session time and net result."""
+
+    def __init__(self, session: Session, interval_s: float) -> None:
+        self._session = session
+        self._interval_s = interval_s
+        self._handle = asyncio.get_running_loop().call_later(interval_s, self._send)
+
+    def _send(self) -> None:
+        session = self._session
+        now = time.time()
+        session.send(
+            encode(
+                RealityCheck(
+                    ts=format_ts(now),
+                    payload=RealityCheckPayload(
+                        session_s=int(now - session.connected_at_s),
+                        net_result=session.net_result,
+                        currency=session.claims.currency,
+                    ),
+                )
+            )
+        )
+        self._handle = asyncio.get_running_loop().call_later(self._interval_s, self._send)
+
+    def stop(self) -> None:
+        self._handle.cancel()
+
+
+def _presence_json(node_id: str, session: Session) -> str:
+    return _event_encoder.encode(
+        {"node_id": node_id, "connected_at": format_ts(session.connected_at_s)}
+    ).decode()
 
 
 def _membership(session: Session, room_id: str) -> Membership:

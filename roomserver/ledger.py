@@ -5,7 +5,9 @@ append-only, every transaction sums to zero, player balances never go negative. 
 here are the only way the hub and the side API move money.
 """
 
+import contextlib
 import datetime as dt
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Final, Literal
 
@@ -13,9 +15,12 @@ import asyncpg
 import msgspec
 from asyncpg.pool import PoolConnectionProxy
 
+from protocol.codec import format_ts
 from protocol.messages import Scoring
 from roomserver import lifecycle
 from roomserver.errors import DomainError
+from roomserver.events import Event
+from roomserver.trace_context import current_trace_id
 
 Connection = asyncpg.Connection | PoolConnectionProxy
 TournamentKind = lifecycle.Kind
@@ -96,7 +101,7 @@ class SpinRequest:
     player_id: str
     idempotency_key: str
     request_hash: bytes
-    rg_self_excluded: bool
+    rg_json: str  # the player's RG claims and session (see rg_limits_admit in migration 0003)
     spin_id: str
     round_id: str
     stake: int
@@ -220,9 +225,117 @@ class StoredResponse:
     body_json: str
 
 
+@dataclass(frozen=True, slots=True)
+class LifecycleCandidate:
+    """A tournament that is not over yet, with the database's clock."""
+
+    tournament_id: str
+    kind: TournamentKind
+    status: TournamentStatus
+    starts_at: dt.datetime | None
+    ends_at: dt.datetime | None
+    now: dt.datetime
+
+
+@dataclass(frozen=True, slots=True)
+class TournamentReport:
+    """A tournament's money in its currency: spins, turnover, wins, GGR, prizes."""
+
+    tournament_id: str
+    status: TournamentStatus
+    currency: str
+    spins_total: int
+    turnover: int
+    wins: int
+    buy_ins: int
+    refunds: int
+    prizes_paid: int
+
+    @property
+    def ggr(self) -> int:
+        """Gross gaming revenue of the spins: turnover minus wins."""
+        return self.turnover - self.wins
+
+
+@dataclass(frozen=True, slots=True)
+class RecordedSpin:
+    """A spin as recorded, with what is needed to play it again."""
+
+    spin_id: str
+    tournament_id: str
+    player_id: str
+    tournament_status: TournamentStatus
+    server_seed: bytes
+    server_seed_hash: str
+    client_seed: str
+    nonce: int
+    math_version: str
+    stake: int
+    win: int
+    outcome_json: str
+    created_at: dt.datetime
+
+
+@dataclass(frozen=True, slots=True)
+class RgSettings:
+    """A player's responsible-gaming settings (the side API's per-player flag and limits)."""
+
+    player_id: str
+    self_excluded: bool
+    loss_limit: int | None
+    session_limit_min: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class EventDelivery:
+    """The outcome of publishing a claimed batch: what failed, and why."""
+
+    failures: Mapping[str, str]
+    max_attempts: int
+    backoff_base_s: float
+    backoff_max_s: float
+
+
+class ClaimedEvents:
+    """Outbox rows claimed by one relay (locked until `settle`, invisible to other relays)."""
+
+    def __init__(self, connection: Connection, events: list[Event]) -> None:
+        self._connection = connection
+        self.events = events
+
+    async def settle(self, delivery: EventDelivery) -> None:
+        """Mark published what was sent; back off, or give up on (dead), what failed."""
+        published = [e.event_id for e in self.events if e.event_id not in delivery.failures]
+        if published:
+            await self._connection.execute(
+                """UPDATE outbox SET state = 'published', published_at = clock_timestamp(),
+                                     attempts = attempts + 1
+                    WHERE event_id = ANY($1::uuid[])""",
+                published,
+            )
+        if delivery.failures:
+            await self._connection.execute(
+                """UPDATE outbox o
+                      SET attempts = o.attempts + 1,
+                          last_error = left(f.reason, 500),
+                          state = CASE WHEN o.attempts + 1 >= $2 THEN 'dead' ELSE 'pending' END,
+                          -- exponential backoff with jitter, capped
+                          next_attempt_at = clock_timestamp() + make_interval(secs =>
+                              least($4::float8, $3::float8 * 2 ^ o.attempts)
+                              * (0.5 + random() / 2))
+                     FROM unnest($1::uuid[], $5::text[]) AS f (event_id, reason)
+                    WHERE o.event_id = f.event_id""",
+                list(delivery.failures),
+                delivery.max_attempts,
+                delivery.backoff_base_s,
+                delivery.backoff_max_s,
+                list(delivery.failures.values()),
+            )
+
+
 _PLACE_SPIN: Final = """
 SELECT status, response::text AS response, score_reached_at, spins
-  FROM place_spin($1, $2, $3, $4, $5, $6::uuid, $7::uuid, $8, $9, $10, $11, $12, $13::jsonb)
+  FROM place_spin($1, $2, $3, $4, $5::jsonb, $6::uuid, $7::uuid, $8, $9, $10, $11, $12, $13::jsonb)
 """
 
 
@@ -423,7 +536,7 @@ class Ledger:
             request.player_id,
             request.idempotency_key,
             request.request_hash,
-            request.rg_self_excluded,
+            request.rg_json,
             request.spin_id,
             request.round_id,
             request.stake,
@@ -598,10 +711,193 @@ class Ledger:
             response.body_json,
         )
 
+    # ------------------------------------------------------------ lifecycle
+
+    async def lifecycle_candidates(
+        self, tournament_id: str | None = None
+    ) -> list[LifecycleCandidate]:
+        """Tournaments not over yet (all, or the one given), with the database's clock (one
+        clock for every node)."""
+        rows = await self._pool.fetch(
+            """SELECT tournament_id, kind, status, starts_at, ends_at, clock_timestamp()
+                 FROM tournaments
+                WHERE status IN ('scheduled', 'running', 'completing')
+                  AND ($1::text IS NULL OR tournament_id = $1)""",
+            tournament_id,
+        )
+        return [LifecycleCandidate(*row) for row in rows]
+
+    async def move_tournament(
+        self, tournament_id: str, from_status: TournamentStatus, to_status: TournamentStatus
+    ) -> bool:
+        """Compare-and-set the status (events written with it); False if another node moved it."""
+        moved: bool = await self._pool.fetchval(
+            "SELECT move_tournament($1, $2, $3)", tournament_id, from_status, to_status
+        )
+        return moved
+
+    async def complete_tournament(self, tournament_id: str) -> LedgerReply:
+        """Final standings and prizes in one transaction, once; a repeat returns the record."""
+        return await self._reply(
+            "SELECT status, response::text FROM complete_tournament($1)", tournament_id
+        )
+
+    async def cancel_tournament(self, tournament_id: str) -> LedgerReply:
+        """Cancel with every buy-in refunded, once; a repeat returns the record."""
+        return await self._reply(
+            "SELECT status, response::text FROM cancel_tournament($1)", tournament_id
+        )
+
+    async def tournament_closing(self, tournament_id: str) -> str | None:
+        """How the tournament ended (standings, prizes or refunds, seed), or None."""
+        value: str | None = await self._pool.fetchval(
+            "SELECT response::text FROM tournament_closings WHERE tournament_id = $1",
+            tournament_id,
+        )
+        return value
+
+    # ------------------------------------------------------------ audit and reports
+
+    async def tournament_report(self, tournament_id: str) -> TournamentReport | None:
+        """Spins, turnover, wins, buy-ins, refunds and prizes, from the ledger's own records."""
+        row = await self._pool.fetchrow(
+            """WITH pool_transactions AS (
+                   SELECT DISTINCT e.tx_id, lt.kind
+                     FROM accounts pool
+                     JOIN entries e ON e.account_id = pool.account_id
+                     JOIN ledger_transactions lt ON lt.tx_id = e.tx_id
+                    WHERE pool.kind = 'prize_pool' AND pool.owner_id = $1 AND pool.scope = $1),
+               -- what players' cash paid in and got back, in the transactions of the pool
+               cash AS (
+                   SELECT pt.kind, e.amount
+                     FROM pool_transactions pt
+                     JOIN entries e ON e.tx_id = pt.tx_id
+                     JOIN accounts a ON a.account_id = e.account_id
+                    WHERE a.kind = 'player_cash'),
+               spun AS (
+                   SELECT count(*) AS spins, coalesce(sum(stake), 0)::bigint AS turnover,
+                          coalesce(sum(win), 0)::bigint AS wins
+                     FROM spins WHERE tournament_id = $1)
+               SELECT t.tournament_id, t.status, t.currency, spun.spins, spun.turnover, spun.wins,
+                      coalesce((SELECT -sum(amount) FROM cash WHERE kind = 'registration'),
+                               0)::bigint,
+                      coalesce((SELECT sum(amount) FROM cash WHERE kind IN ('hop_off', 'cancel')),
+                               0)::bigint,
+                      coalesce((SELECT sum(amount) FROM cash WHERE kind = 'prizes'), 0)::bigint
+                 FROM tournaments t, spun
+                WHERE t.tournament_id = $1""",
+            tournament_id,
+        )
+        return None if row is None else TournamentReport(*row)
+
+    async def recorded_spin(self, spin_id: str) -> RecordedSpin | None:
+        """A spin with its tournament's seed, for replay; None when unknown."""
+        row = await self._pool.fetchrow(
+            """SELECT s.spin_id::text, s.tournament_id, s.player_id, t.status, t.server_seed,
+                      t.server_seed_hash, s.client_seed, s.nonce, s.math_version, s.stake,
+                      s.win, s.outcome::text, s.created_at
+                 FROM spins s JOIN tournaments t USING (tournament_id)
+                WHERE s.spin_id = $1::uuid""",
+            spin_id,
+        )
+        if row is None:
+            return None
+        return RecordedSpin(
+            spin_id=row[0],
+            tournament_id=row[1],
+            player_id=row[2],
+            tournament_status=row[3],
+            server_seed=bytes(row[4]),
+            server_seed_hash=row[5],
+            client_seed=row[6],
+            nonce=row[7],
+            math_version=row[8],
+            stake=row[9],
+            win=row[10],
+            outcome_json=row[11],
+            created_at=row[12],
+        )
+
+    # ------------------------------------------------------------ responsible gaming
+
+    async def set_rg_settings(self, settings: RgSettings) -> bool:
+        """Replace the player's RG flag and limits; False when the player is unknown."""
+        updated: bool | None = await self._pool.fetchval(
+            """UPDATE players SET self_excluded = $2, loss_limit = $3, session_limit_min = $4
+                WHERE player_id = $1 RETURNING true""",
+            settings.player_id,
+            settings.self_excluded,
+            settings.loss_limit,
+            settings.session_limit_min,
+        )
+        return bool(updated)
+
+    async def rg_settings(self, player_id: str) -> RgSettings | None:
+        """The player's RG flag and limits, or None when the player is unknown."""
+        row = await self._pool.fetchrow(
+            """SELECT player_id, self_excluded, loss_limit, session_limit_min FROM players
+                WHERE player_id = $1""",
+            player_id,
+        )
+        return None if row is None else RgSettings(*row)
+
+    # ------------------------------------------------------------ the outbox
+
+    async def emit_event(
+        self,
+        event_type: str,
+        *,
+        tournament_id: str | None,
+        player_id: str | None,
+        payload_json: str,
+    ) -> None:
+        """Write an event that reports no database change of its own (presence)."""
+        await self._pool.execute(
+            "SELECT emit_event($1, $2, $3, NULL, $4::jsonb)",
+            event_type,
+            tournament_id,
+            player_id,
+            payload_json,
+        )
+
+    @contextlib.asynccontextmanager
+    async def claim_events(self, limit: int) -> AsyncIterator[ClaimedEvents]:
+        """Claim up to `limit` due outbox rows, oldest first, for one relay.
+
+        `FOR UPDATE SKIP LOCKED` on the row state (never "seq above the last one seen", which
+        would skip a transaction that commits after a later one): a row another relay holds is
+        passed over, and a crash before `settle` leaves the row pending for the next claim.
+        """
+        async with self._pool.acquire() as connection, connection.transaction():
+            rows = await connection.fetch(
+                """SELECT event_id::text, event_type, occurred_at, trace_id, tournament_id,
+                          player_id, idempotency_key, payload::text
+                     FROM outbox
+                    WHERE state = 'pending' AND next_attempt_at <= clock_timestamp()
+                    ORDER BY seq LIMIT $1
+                      FOR UPDATE SKIP LOCKED""",
+                limit,
+            )
+            yield ClaimedEvents(connection, [_event_from_row(row) for row in rows])
+
+    async def outbox_counts(self) -> dict[str, int]:
+        """Outbox rows by delivery state."""
+        rows = await self._pool.fetch("SELECT state, count(*) FROM outbox GROUP BY state")
+        return {state: count for state, count in rows}
+
     async def _reply(self, query: str, *args: object) -> LedgerReply:
-        row = await self._pool.fetchrow(query, *args)
+        row = await self._fetchrow(query, *args)
         assert row is not None
         return LedgerReply(row[0], row[1])
+
+    async def _fetchrow(self, query: str, *args: object) -> Any:
+        """One row; the events the statement writes carry the current request's trace id."""
+        trace_id = current_trace_id.get()
+        if trace_id is None:
+            return await self._pool.fetchrow(query, *args)
+        async with self._pool.acquire() as connection, connection.transaction():
+            await connection.execute("SELECT set_config('roomserver.trace_id', $1, true)", trace_id)
+            return await connection.fetchrow(query, *args)
 
     async def audit(self) -> list[str]:
         """Ledger invariants that do not hold (empty when the books are sound)."""
@@ -634,6 +930,19 @@ class Ledger:
         ):
             problems.append(f"spin {spin_id} moved {net} chips, expected {expected}")
         return problems
+
+
+def _event_from_row(row: Any) -> Event:
+    return Event(
+        event_id=row[0],
+        event_type=row[1],
+        occurred_at=format_ts(row[2].timestamp()),
+        trace_id=row[3],
+        tournament_id=row[4],
+        player_id=row[5],
+        idempotency_key=row[6],
+        payload=msgspec.Raw(row[7].encode()),
+    )
 
 
 def _tournament_from_row(row: Any) -> Tournament:

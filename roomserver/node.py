@@ -10,14 +10,18 @@ from typing import Any
 
 from api.server import start_side_api
 from roomserver.bus import LocalBus
-from roomserver.config import Config
+from roomserver.config import Config, EventsConfig
 from roomserver.embedded_postgres import EmbeddedPostgres, start_embedded_postgres
+from roomserver.event_sinks import JsonLinesSink, open_sqs_sink
+from roomserver.events import EventSink
 from roomserver.hub import Hub
 from roomserver.ledger import Ledger, create_pool
 from roomserver.metrics import NodeMetrics
 from roomserver.migrations import apply_migrations
+from roomserver.outbox_relay import OutboxRelay
 from roomserver.rooms import RoomDirectory
 from roomserver.sandbox import seed_sandbox
+from roomserver.scheduler import TournamentScheduler
 from roomserver.spins import SpinService
 from roomserver.tokens import TokenVerifier
 
@@ -72,12 +76,22 @@ async def running_node(config: Config) -> AsyncIterator[Node]:
                 tokens = TokenVerifier(config.auth)
                 hub = Hub(config, tokens, ledger, rooms, SpinService(ledger), spawn, metrics)
                 metrics.attach(hub, rooms)
+                scheduler = TournamentScheduler(ledger, rooms, tick_s=config.lifecycle.tick_s)
                 await hub.start()
-                watcher = tasks.create_task(hub.watch_slow_consumers())
+                background = [
+                    tasks.create_task(hub.watch_slow_consumers()),
+                    tasks.create_task(scheduler.run()),
+                ]
+                sink = await open_event_sink(config.events) if config.events.relay else None
+                if sink is not None:
+                    relay = OutboxRelay(ledger, sink, config.events)
+                    background.append(tasks.create_task(relay.run()))
                 api_server = None
                 try:
                     if config.api.enabled:
-                        api_server = start_side_api(config, ledger, hub, rooms, tokens, metrics)
+                        api_server = start_side_api(
+                            config, ledger, hub, rooms, tokens, metrics, scheduler
+                        )
                         tasks.create_task(api_server.run())
                     yield Node(
                         config, ledger, rooms, hub, None if api_server is None else api_server.port
@@ -86,10 +100,24 @@ async def running_node(config: Config) -> AsyncIterator[Node]:
                     if api_server is not None:
                         api_server.stop()
                     await hub.drain()
-                    watcher.cancel()
+                    for task in background:
+                        task.cancel()
+                    # The relay stops before its sink closes (never mid-publish).
+                    await asyncio.gather(*background, return_exceptions=True)
                     rooms.stop()
+                    if sink is not None:
+                        await sink.close()
         finally:
             await pool.close()
     finally:
         if embedded is not None:
             await asyncio.to_thread(embedded.stop)
+
+
+async def open_event_sink(config: EventsConfig) -> EventSink:
+    """The SQS queue when one is configured, else the JSON-lines file."""
+    if config.sqs_queue_url:
+        log.info("events go to SQS queue %s", config.sqs_queue_url)
+        return await open_sqs_sink(config.sqs_queue_url, config.sqs_endpoint_url or None)
+    log.info("events go to %s", config.file)
+    return JsonLinesSink(Path(config.file))

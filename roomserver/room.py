@@ -82,12 +82,21 @@ class _Unregister:
     )
 
 
+@dataclass(slots=True)
+class _Lifecycle:
+    tournament: Tournament
+    announcement: ServerMessage
+    done: asyncio.Future[None] = field(
+        default_factory=lambda: asyncio.get_running_loop().create_future()
+    )
+
+
 class _Flush:
     """The leaderboard tick is due."""
 
 
 _FLUSH: Final = _Flush()
-_Command = _Join | _Leave | _Score | _Unregister | _Flush
+_Command = _Join | _Leave | _Score | _Unregister | _Lifecycle | _Flush
 
 
 def _iso(moment: dt.datetime | None) -> str | None:
@@ -186,6 +195,12 @@ class Room:
         await self._inbox.put(command)
         await command.done
 
+    async def lifecycle_changed(self, tournament: Tournament, announcement: ServerMessage) -> None:
+        """The tournament moved on (started, completed, cancelled): tell every member."""
+        command = _Lifecycle(tournament, announcement)
+        await self._inbox.put(command)
+        await command.done
+
     # ------------------------------------------------------------ the actor
 
     async def run(self) -> None:
@@ -220,6 +235,14 @@ class Room:
                 if self._leaderboard.remove(command.player_id):
                     self._leaderboard_dirty = True
                     self._schedule_flush()
+                command.done.set_result(None)
+            case _Lifecycle():
+                # The last standings go out before the announcement that closes them.
+                if self._leaderboard_dirty:
+                    self._flush()
+                self.tournament = command.tournament
+                self._config_payload = _room_config(command.tournament)
+                self._broadcast(command.announcement)
                 command.done.set_result(None)
             case _Flush():
                 self._flush()

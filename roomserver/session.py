@@ -6,6 +6,7 @@ write buffer is the only outbound queue, and it is bounded: a client that lets i
 """
 
 import logging
+import time
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -49,8 +50,10 @@ class Session:
         "_transport",
         "claims",
         "close_code",
+        "connected_at_s",
         "frames_sent",
         "memberships",
+        "net_result",
         "peak_buffered_bytes",
         "rate_limit",
         "spins_in_flight",
@@ -72,6 +75,8 @@ class Session:
         self.claims = claims
         self.rate_limit = rate_limit
         self.memberships: dict[str, Membership] = {}
+        self.connected_at_s = time.time()
+        self.net_result = 0  # wins minus stakes of this connection's spins (reality checks)
         self.spins_in_flight = 0
         self.frames_sent = 0
         self.peak_buffered_bytes = 0

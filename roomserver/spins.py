@@ -13,12 +13,13 @@ from typing import Final
 import asyncpg
 import msgspec
 
+from protocol.codec import format_ts
 from protocol.codes import ErrorCode
 from protocol.messages import FairnessPayload, Spin, SpinOutcomePayload, SpinResultPayload
 from roomserver import slot_game
 from roomserver.errors import RequestError, error_code_from_ledger
 from roomserver.ledger import SPIN_OK, SPIN_REPLAY, Ledger, SpinRequest
-from roomserver.session import Membership
+from roomserver.session import Membership, Session
 from roomserver.tokens import PlayerClaims
 
 _MAX_ATTEMPTS: Final = 5
@@ -32,6 +33,24 @@ def request_hash(message: Spin) -> bytes:
     return hashlib.sha256(text.encode()).digest()
 
 
+def rg_session_json(claims: PlayerClaims, connected_at_s: float) -> str:
+    """The token's RG claims and the playing session, as the spin transaction reads them.
+
+    A session is one token (its `jti`): reconnecting with the same token continues it, and the
+    database keeps its first start. Without a `jti`, the connection is the session.
+    """
+    session_key = claims.token_id or f"connection:{connected_at_s!r}"
+    return _encoder.encode(
+        {
+            "self_excluded": claims.self_excluded,
+            "loss_limit": claims.loss_limit,
+            "session_limit_min": claims.session_limit_min,
+            "session_key": session_key,
+            "session_started_at": format_ts(connected_at_s),
+        }
+    ).decode()
+
+
 class SpinService:
     """Plays spins against the ledger."""
 
@@ -39,15 +58,17 @@ class SpinService:
         self._ledger = ledger
 
     async def spin(
-        self, claims: PlayerClaims, membership: Membership, message: Spin, nonce: int
+        self, session: Session, membership: Membership, message: Spin, nonce: int
     ) -> SpinResultPayload:
         """Play one spin and return its committed (or stored) result, with the current rank.
 
         Raises:
             RequestError: the spin was refused; nothing was written.
         """
+        claims = session.claims
         room = membership.room
         tournament = room.tournament
+        rg_json = rg_session_json(claims, session.connected_at_s)
         client_seed = message.client_seed or secrets.token_hex(8)
         digest = request_hash(message)
         for _attempt in range(_MAX_ATTEMPTS):
@@ -85,7 +106,7 @@ class SpinService:
                         player_id=claims.player_id,
                         idempotency_key=message.idempotency_key,
                         request_hash=digest,
-                        rg_self_excluded=claims.self_excluded,
+                        rg_json=rg_json,
                         spin_id=spin_id,
                         round_id=spin_id,
                         stake=message.stake,

@@ -4,7 +4,6 @@ The money moves in the ledger's SQL functions (the ones the hub's join and spin 
 module decides nothing about money, it applies the results to the live room of this node.
 """
 
-import datetime as dt
 import hashlib
 from dataclasses import dataclass
 
@@ -23,6 +22,7 @@ from roomserver.ledger import (
     TournamentConfig,
 )
 from roomserver.rooms import RoomDirectory
+from roomserver.scheduler import TournamentScheduler
 
 KNOWN_GAMES = frozenset({slot_game.GAME_ID})
 
@@ -57,33 +57,48 @@ class TournamentStatus:
 class TournamentService:
     """Side-API operations on tournaments; the live room hears of every change."""
 
-    def __init__(self, ledger: Ledger, rooms: RoomDirectory, node_id: str) -> None:
+    def __init__(
+        self, ledger: Ledger, rooms: RoomDirectory, scheduler: TournamentScheduler, node_id: str
+    ) -> None:
         self._ledger = ledger
         self._rooms = rooms
+        self._scheduler = scheduler
         self._node_id = node_id
 
-    async def create(self, config: TournamentConfig, *, now: dt.datetime) -> Tournament:
-        """Create a tournament; a hop-on/hop-off one, or one whose start has come, runs now.
+    async def create(self, config: TournamentConfig) -> Tournament:
+        """Create a tournament; one whose start has come (or that has none) starts now.
 
         Raises:
             DomainError: unknown game, or the id is taken.
         """
         if config.game_id not in KNOWN_GAMES:
             raise DomainError("UNKNOWN_GAME", f"no game {config.game_id!r} on this server")
-        starts_at = config.starts_at
-        running = config.kind == "hop_on_off" or starts_at is None or starts_at <= now
         seed = fairness.new_server_seed()
         created = await self._ledger.create_tournament(
             config,
-            status="running" if running else "scheduled",
+            status="scheduled",
             server_seed=seed,
             server_seed_hash=fairness.server_seed_hash(seed),
         )
         if not created:
             raise DomainError("DUPLICATE", f"tournament {config.tournament_id!r} exists")
+        # The scheduler starts it (the started event and frame come from there).
+        await self._scheduler.advance(config.tournament_id)
         tournament = await self._ledger.load_tournament(config.tournament_id)
         assert tournament is not None
         return tournament
+
+    async def cancel(self, tournament_id: str) -> str:
+        """Cancel with every buy-in refunded, once; returns the (stored) record.
+
+        Raises:
+            DomainError: NOT_FOUND, or TOURNAMENT_FINISHED once completing or completed.
+        """
+        return (await self._scheduler.cancel(tournament_id)).accepted()
+
+    async def closing(self, tournament_id: str) -> str | None:
+        """How the tournament ended (standings, prizes or refunds, the revealed seed), or None."""
+        return await self._ledger.tournament_closing(tournament_id)
 
     async def tournament(self, tournament_id: str) -> Tournament:
         """The tournament.

@@ -1,4 +1,4 @@
-"""Session fixtures backed by real PostgreSQL and Redis servers.
+"""Session fixtures backed by real PostgreSQL, Redis and SQS servers.
 
 See ``tests/services.py`` for how each server is found or started.
 """
@@ -14,11 +14,14 @@ from collections.abc import AsyncIterator, Iterator
 import pytest
 import uvloop
 
+from roomserver.event_sinks import region_of, sqs_client
 from tests.services import (
     POSTGRES_DSN_ENV,
     REDIS_URL_ENV,
+    SQS_ENDPOINT_ENV,
     acquire_postgres,
     acquire_redis,
+    acquire_sqs,
     create_database,
     drop_database,
     dsn_for_database,
@@ -70,3 +73,28 @@ def redis_url() -> Iterator[str]:
         yield service.url
     finally:
         service.stop()
+
+
+@pytest.fixture(scope="session")
+def sqs_endpoint_url() -> Iterator[str]:
+    """URL of the SQS endpoint used by this test session."""
+    service = acquire_sqs(os.environ.get(SQS_ENDPOINT_ENV))
+    try:
+        yield service.url
+    finally:
+        service.stop()
+
+
+@pytest.fixture
+async def sqs_queue_url(sqs_endpoint_url: str) -> AsyncIterator[str]:
+    """URL of a fresh, empty FIFO queue (deduplication by id only), deleted afterwards."""
+    async with sqs_client(region_of(sqs_endpoint_url), sqs_endpoint_url) as client:
+        created = await client.create_queue(
+            QueueName=f"rs-test-{secrets.token_hex(6)}.fifo",
+            Attributes={"FifoQueue": "true", "ContentBasedDeduplication": "false"},
+        )
+        queue_url = created["QueueUrl"]
+        try:
+            yield queue_url
+        finally:
+            await client.delete_queue(QueueUrl=queue_url)

@@ -1,8 +1,8 @@
-"""Real PostgreSQL and Redis servers for the test suite.
+"""Real PostgreSQL, Redis and SQS servers for the test suite.
 
 For each service: use the URL from its environment variable when one is set;
-otherwise use a server already running on the default local port; otherwise
-start a private one, which the caller stops when done.
+otherwise use a server already running on the default local port (not for
+SQS); otherwise start a private one, which the caller stops when done.
 """
 
 from __future__ import annotations
@@ -12,9 +12,12 @@ import re
 import shutil
 import socket
 import subprocess
+import sys
 import tempfile
 import time
+import urllib.error
 import urllib.parse
+import urllib.request
 from collections.abc import Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -30,10 +33,12 @@ from roomserver.embedded_postgres import start_embedded_postgres
 
 POSTGRES_DSN_ENV: Final = "ROOMSERVER_TEST_POSTGRES_DSN"
 REDIS_URL_ENV: Final = "ROOMSERVER_TEST_REDIS_URL"
+SQS_ENDPOINT_ENV: Final = "ROOMSERVER_TEST_SQS_ENDPOINT"
 DEFAULT_POSTGRES_DSN: Final = "postgresql://postgres@127.0.0.1:5432/postgres"
 DEFAULT_REDIS_URL: Final = "redis://127.0.0.1:6379/0"
 PROBE_TIMEOUT: Final = 1.0
 REDIS_START_TIMEOUT: Final = 10.0
+SQS_START_TIMEOUT: Final = 30.0
 
 _DATABASE_NAME: Final = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 _T = TypeVar("_T")
@@ -96,6 +101,26 @@ def acquire_redis(configured: str | None, default_url: str = DEFAULT_REDIS_URL) 
             ``redis-server`` cannot be started.
     """
     return _acquire(configured, REDIS_URL_ENV, default_url, redis_problem, start_redis)
+
+
+def acquire_sqs(configured: str | None) -> Service:
+    """Returns the configured SQS endpoint, else starts a private moto server.
+
+    Args:
+        configured: Endpoint URL from the environment; empty or ``None`` means unset.
+
+    Raises:
+        ServiceUnavailableError: If the configured endpoint does not answer, or
+            moto's server cannot be started.
+    """
+    if configured:
+        problem = http_problem(configured)
+        if problem is not None:
+            raise ServiceUnavailableError(
+                f"{SQS_ENDPOINT_ENV}={configured} does not answer: {problem}"
+            )
+        return Service(configured, "env")
+    return start_sqs()
 
 
 def _acquire(
@@ -219,6 +244,65 @@ def _try_start_redis(executable: str, port: int) -> tuple[Service | None, str]:
     return None, f"port {port}: {state}\n{log}"
 
 
+def start_sqs(attempts: int = 3) -> Service:
+    """Starts moto's standalone server on a free port of 127.0.0.1, as an SQS endpoint.
+
+    It keeps its queues in memory. Stopping the returned service terminates it.
+
+    Args:
+        attempts: Ports to try, in case another process takes a chosen port
+            before the server binds it.
+
+    Raises:
+        ServiceUnavailableError: If the server never answers.
+    """
+    failures: list[str] = []
+    for _ in range(attempts):
+        service, failure = _try_start_sqs(free_tcp_port())
+        if service is not None:
+            return service
+        failures.append(failure)
+    raise ServiceUnavailableError("moto's server did not start:\n" + "\n---\n".join(failures))
+
+
+def _try_start_sqs(port: int) -> tuple[Service | None, str]:
+    workdir = Path(tempfile.mkdtemp(prefix="roomserver-test-sqs-"))
+    log_path = workdir / "moto.log"
+    url = f"http://127.0.0.1:{port}"
+    command = [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)]
+    try:
+        with log_path.open("wb") as log_file:
+            process = subprocess.Popen(
+                command, stdin=subprocess.DEVNULL, stdout=log_file, stderr=subprocess.STDOUT
+            )
+    except OSError as exc:
+        shutil.rmtree(workdir, ignore_errors=True)
+        raise ServiceUnavailableError(f"cannot run moto's server: {exc}") from exc
+
+    def shutdown() -> None:
+        process.terminate()
+        try:
+            process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+    deadline = time.monotonic() + SQS_START_TIMEOUT
+    while process.poll() is None and time.monotonic() < deadline:
+        if http_problem(url, timeout=0.2) is None:
+            return Service(url, "started", shutdown), ""
+        time.sleep(0.1)
+    exit_code = process.poll()
+    try:
+        log = log_path.read_text(errors="replace").strip()
+    except OSError:
+        log = ""
+    shutdown()
+    state = "did not answer in time" if exit_code is None else f"exited with {exit_code}"
+    return None, f"port {port}: {state}\n{log}"
+
+
 def postgres_problem(dsn: str, timeout: float = PROBE_TIMEOUT) -> str | None:
     """Returns why ``SELECT 1`` fails on ``dsn``, or ``None`` if it works.
 
@@ -251,6 +335,20 @@ def redis_problem(url: str, timeout: float = PROBE_TIMEOUT) -> str | None:
         ) as client:
             client.ping()
     except (redis.RedisError, OSError, ValueError) as exc:
+        return f"{type(exc).__name__}: {exc}"
+    return None
+
+
+def http_problem(url: str, timeout: float = PROBE_TIMEOUT) -> str | None:
+    """Returns why ``url`` gives no HTTP answer, or ``None`` if it gives any, errors included."""
+    # No proxy: the endpoints probed are local.
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    try:
+        with opener.open(url, timeout=timeout):
+            pass
+    except urllib.error.HTTPError as exc:
+        exc.close()
+    except (OSError, ValueError) as exc:
         return f"{type(exc).__name__}: {exc}"
     return None
 

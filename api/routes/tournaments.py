@@ -12,6 +12,7 @@ from api.errors import ApiError, error_responses
 from api.guards import CALLER_STATE, context_of
 from api.models import (
     AppliedResult,
+    ClosingView,
     CreateTournament,
     GameServerResult,
     HopOff,
@@ -29,6 +30,7 @@ from api.rate_limits import RateCategory
 from roomserver.config import ApiScope
 from roomserver.errors import DomainError
 from roomserver.ledger import Prize, StoredResponse, Tournament, TournamentConfig
+from roomserver.lifecycle import FINAL_STATUSES
 
 API_KEY: Final[list[dict[str, list[str]]]] = [{"ApiKey": []}]
 TournamentId = Annotated[str, Parameter(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")]
@@ -66,6 +68,7 @@ def tournament_view(tournament: Tournament) -> TournamentView:
         starts_at=config.starts_at,
         ends_at=config.ends_at,
         server_seed_hash=tournament.server_seed_hash,
+        server_seed=tournament.server_seed.hex() if tournament.status in FINAL_STATUSES else None,
     )
 
 
@@ -145,7 +148,7 @@ async def create_tournament(
         )
     config = _checked_config(data, tournament_id)
     try:
-        tournament = await context.tournaments.create(config, now=dt.datetime.now(dt.UTC))
+        tournament = await context.tournaments.create(config)
     except DomainError as error:
         if error.code != "DUPLICATE" or not idempotency_key:
             raise
@@ -338,6 +341,47 @@ async def push_result(
     return msgspec.structs.replace(stored, rank=applied.rank, replayed=applied.replayed)
 
 
+@post(
+    "/internal/tournaments/{tournament_id:str}/cancel",
+    summary="Cancel a tournament with refunds",
+    status_code=200,
+    opt=_opt("tournaments:write"),
+    security=API_KEY,
+    responses=error_responses(400, 401, 403, 404, 409, 429),
+)
+async def cancel_tournament(
+    request: Request[Any, Any, Any],
+    tournament_id: TournamentId,
+    idempotency_key: IdempotencyKey = None,
+) -> ClosingView:
+    """Cancel a scheduled or running tournament: every registered player's buy-in goes back to
+    their cash in one transaction, and the server seed is revealed. Cancelling is idempotent by
+    itself (a repeat, with or without the same `X-Idempotency-Key`, returns the same record); a
+    tournament that is completing or completed cannot be cancelled (409 TOURNAMENT_FINISHED)."""
+    response = await context_of(request).tournaments.cancel(tournament_id)
+    return msgspec.json.decode(response, type=ClosingView)
+
+
+@get(
+    "/internal/tournaments/{tournament_id:str}/closing",
+    summary="How a tournament ended",
+    opt=_opt("tournaments:read"),
+    security=API_KEY,
+    responses=error_responses(400, 401, 403, 404, 429),
+)
+async def tournament_closing(
+    request: Request[Any, Any, Any], tournament_id: TournamentId
+) -> ClosingView:
+    """Final standings and prizes paid (completed) or refunds (cancelled), with the revealed
+    server seed; 404 NOT_ENDED while the tournament is not over."""
+    tournaments = context_of(request).tournaments
+    await tournaments.tournament(tournament_id)
+    response = await tournaments.closing(tournament_id)
+    if response is None:
+        raise ApiError("NOT_ENDED", "the tournament is not over yet", status=404)
+    return msgspec.json.decode(response, type=ClosingView)
+
+
 ROUTES: Final = [
     create_tournament,
     tournament_config,
@@ -347,4 +391,6 @@ ROUTES: Final = [
     tournament_status,
     leaderboard,
     push_result,
+    cancel_tournament,
+    tournament_closing,
 ]

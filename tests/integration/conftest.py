@@ -6,11 +6,19 @@ running balance equals its entries, and no player balance is negative.
 
 import contextlib
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Protocol
 
 import pytest
 
-from roomserver.config import ApiConfig, Config, PostgresConfig, ServerConfig
+from roomserver.config import (
+    ApiConfig,
+    Config,
+    EventsConfig,
+    LifecycleConfig,
+    PostgresConfig,
+    ServerConfig,
+)
 from roomserver.ledger import Ledger, create_pool
 from roomserver.migrations import apply_migrations
 from roomserver.node import Node, running_node
@@ -37,13 +45,15 @@ async def books_balance(ledger: Ledger) -> AsyncIterator[None]:
 
 
 @pytest.fixture
-def base_config(database_dsn: str) -> Config:
-    """A node on a free loopback port, on the test database."""
+def base_config(database_dsn: str, tmp_path: Path) -> Config:
+    """A node on a free loopback port, on the test database, its events in a private file."""
     return Config(
         server=ServerConfig(host="127.0.0.1", port=0, close_timeout_s=2.0),
         postgres=PostgresConfig(dsn=database_dsn, pool_min_size=1, pool_max_size=8),
         auth=TEST_AUTH,
         api=ApiConfig(port=0),
+        lifecycle=LifecycleConfig(tick_s=0.1),
+        events=EventsConfig(file=str(tmp_path / "events.jsonl"), poll_interval_s=0.05),
     )
 
 

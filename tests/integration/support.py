@@ -1,5 +1,6 @@
 """Helpers for integration tests: tokens, unique ids, tournaments with known seeds, joining."""
 
+import datetime as dt
 import secrets
 from typing import Any
 
@@ -51,6 +52,9 @@ async def create_tournament(
         "scoring": "total_win",
         "leaderboard_size": 10,
     }
+    if status == "scheduled":
+        # Far enough ahead that no node's scheduler starts it during the test.
+        fields["starts_at"] = dt.datetime.now(dt.UTC) + dt.timedelta(days=1)
     fields.update(overrides)
     seed = fairness.new_server_seed()
     tournament_config = TournamentConfig(**fields)

@@ -76,6 +76,12 @@ OPERATIONS: Final = [
     ("GET", "/internal/tournaments/{tournament_id}/status"),
     ("GET", "/internal/tournaments/{tournament_id}/leaderboard"),
     ("POST", "/internal/tournaments/{tournament_id}/results"),
+    ("POST", "/internal/tournaments/{tournament_id}/cancel"),
+    ("GET", "/internal/tournaments/{tournament_id}/closing"),
+    ("GET", "/internal/tournaments/{tournament_id}/report"),
+    ("GET", "/internal/spins/{spin_id}/replay"),
+    ("PUT", "/internal/players/{player_id}/rg"),
+    ("GET", "/internal/players/{player_id}/rg"),
     ("POST", "/wallet/getBalance"),
     ("POST", "/wallet/makeBet"),
     ("POST", "/wallet/rollback"),
@@ -110,6 +116,9 @@ tournament_config = 1000000
 token_validation = 1000000
 results = 1000000
 default = 1000000
+
+[events]
+file = "{events_file}"
 
 [log]
 level = "INFO"
@@ -161,7 +170,14 @@ async def sandbox_node(
     workdir = tmp_path_factory.mktemp("openapi-node")
     api_port = free_tcp_port()
     config = workdir / "config.toml"
-    config.write_text(CONFIG_TEMPLATE.format(ws_port=free_tcp_port(), api_port=api_port, dsn=dsn))
+    config.write_text(
+        CONFIG_TEMPLATE.format(
+            ws_port=free_tcp_port(),
+            api_port=api_port,
+            dsn=dsn,
+            events_file=workdir / "events.jsonl",
+        )
+    )
     log_path = workdir / "node.log"
     # Only the config file configures the node.
     env = {k: v for k, v in os.environ.items() if not k.startswith("ROOMSERVER_")}

@@ -1,0 +1,60 @@
+"""Players' responsible-gaming settings, set by the Casino System."""
+
+from typing import Any, Final
+
+from litestar import Request, get, put
+from litestar.params import JSONBody
+
+from api.errors import ApiError, error_responses
+from api.guards import context_of
+from api.models import RgSettingsBody, RgSettingsView
+from api.routes.tournaments import API_KEY, PlayerId
+from roomserver.ledger import RgSettings
+
+
+@put(
+    "/internal/players/{player_id:str}/rg",
+    summary="Set a player's responsible-gaming flag and limits",
+    status_code=200,
+    opt={"scope": "tournaments:write", "rate": "default"},
+    security=API_KEY,
+    responses=error_responses(400, 401, 403, 404, 429),
+)
+async def set_rg(
+    request: Request[Any, Any, Any], player_id: PlayerId, data: JSONBody[RgSettingsBody]
+) -> RgSettingsView:
+    """Replace the player's self-exclusion flag, loss limit (minor units per session) and session
+    time limit (minutes). The stricter of these and the token's `rg` claims applies, checked in
+    the same transaction as each debit; settling or rolling back earlier bets is never blocked.
+    Idempotent (a PUT)."""
+    settings = RgSettings(player_id, data.self_excluded, data.loss_limit, data.session_limit_min)
+    if not await context_of(request).ledger.set_rg_settings(settings):
+        raise ApiError("PLAYER_NOT_FOUND", f"no player {player_id!r}")
+    return _view(settings)
+
+
+@get(
+    "/internal/players/{player_id:str}/rg",
+    summary="A player's responsible-gaming flag and limits",
+    opt={"scope": "tournaments:read", "rate": "default"},
+    security=API_KEY,
+    responses=error_responses(400, 401, 403, 404, 429),
+)
+async def get_rg(request: Request[Any, Any, Any], player_id: PlayerId) -> RgSettingsView:
+    """The per-player settings (token claims are not included)."""
+    settings = await context_of(request).ledger.rg_settings(player_id)
+    if settings is None:
+        raise ApiError("PLAYER_NOT_FOUND", f"no player {player_id!r}")
+    return _view(settings)
+
+
+def _view(settings: RgSettings) -> RgSettingsView:
+    return RgSettingsView(
+        player_id=settings.player_id,
+        self_excluded=settings.self_excluded,
+        loss_limit=settings.loss_limit,
+        session_limit_min=settings.session_limit_min,
+    )
+
+
+ROUTES: Final = [set_rg, get_rg]

@@ -1,0 +1,193 @@
+"""The tournament scheduler: starts, ends and pays out tournaments on time, and cancels on request.
+
+Every node runs one. The pure state machine (`lifecycle`) says what is due; the database applies
+it with a compare-and-set on the status, so when two nodes see the same tournament due, one moves
+it and the other finds it moved. Completion and cancellation are single idempotent transactions:
+run twice, or crashed midway and run again, they pay once. The clock is the database's, one for
+every node; the schedule lives in the database, so a restart picks up where it stopped. After a
+change commits, this node's room (if open) announces it to its members.
+"""
+
+import asyncio
+import logging
+import time
+from typing import Final
+
+import msgspec
+
+from protocol.codec import format_ts
+from protocol.messages import (
+    LeaderboardEntry,
+    PrizePayload,
+    ServerMessage,
+    TournamentCompleted,
+    TournamentCompletedPayload,
+    TournamentStarted,
+    TournamentStartedPayload,
+    TournamentStatus,
+)
+from roomserver import lifecycle
+from roomserver.ledger import Ledger, LedgerReply, LifecycleCandidate
+from roomserver.rooms import RoomDirectory
+
+log = logging.getLogger(__name__)
+
+# A late scheduler may owe several steps at once (start, then end, then complete).
+_MAX_STEPS: Final = 3
+# Final standings in the completed frame: the prize winners and at least the leaderboard.
+_MAX_STANDINGS_IN_FRAME: Final = 1000
+
+
+class ClosingStanding(msgspec.Struct, frozen=True):
+    """A final standing as `complete_tournament` records it."""
+
+    rank: int
+    player_id: str
+    name: str
+    score: int
+    prize: int
+
+
+class Closing(msgspec.Struct, frozen=True):
+    """How a tournament ended, as recorded (tournament_closings.response)."""
+
+    tournament_id: str
+    status: TournamentStatus
+    currency: str
+    server_seed: str
+    standings: list[ClosingStanding] = []
+
+
+_closing_decoder: Final = msgspec.json.Decoder(Closing)
+
+
+class TournamentScheduler:
+    """Moves tournaments through their lifecycle and announces each move to the room."""
+
+    def __init__(self, ledger: Ledger, rooms: RoomDirectory, *, tick_s: float) -> None:
+        self._ledger = ledger
+        self._rooms = rooms
+        self._tick_s = tick_s
+
+    async def run(self) -> None:
+        """Tick until cancelled; a failing tick is logged and retried at the next one."""
+        while True:
+            try:
+                await self.tick()
+            except Exception:
+                log.exception("tournament scheduler tick failed")
+            await asyncio.sleep(self._tick_s)
+
+    async def tick(self) -> int:
+        """Apply every event that is due now; returns how many this node applied."""
+        applied = 0
+        for candidate in await self._ledger.lifecycle_candidates():
+            applied += await self._catch_up(candidate)
+        return applied
+
+    async def advance(self, tournament_id: str) -> int:
+        """Apply what is due for one tournament now (e.g. right after it was created)."""
+        applied = 0
+        for candidate in await self._ledger.lifecycle_candidates(tournament_id):
+            applied += await self._catch_up(candidate)
+        return applied
+
+    async def _catch_up(self, candidate: LifecycleCandidate) -> int:
+        applied = 0
+        status = candidate.status
+        for _step in range(_MAX_STEPS):
+            event = lifecycle.due_event(
+                candidate.kind, status, candidate.starts_at, candidate.ends_at, candidate.now
+            )
+            if event is None:
+                break
+            moved_to = await self._apply(candidate.tournament_id, status, event)
+            if moved_to is None:
+                break  # another node got there first; it carries on from here
+            applied += 1
+            status = moved_to
+        return applied
+
+    async def cancel(self, tournament_id: str) -> LedgerReply:
+        """Cancel with refunds, once; the stored record on a repeat.
+
+        The caller turns a refusal (`NOT_FOUND`, `TOURNAMENT_FINISHED`) into its error.
+        """
+        reply = await self._ledger.cancel_tournament(tournament_id)
+        if reply.status == "OK":
+            assert reply.response_json is not None
+            await self._announce_closing(tournament_id, reply.response_json)
+        return reply
+
+    async def _apply(
+        self, tournament_id: str, status: lifecycle.Status, event: lifecycle.Event
+    ) -> lifecycle.Status | None:
+        """Apply one event; the new status, or None when this node did not move it."""
+        if event == "complete":
+            reply = await self._ledger.complete_tournament(tournament_id)
+            if reply.status != "OK":
+                return None
+            assert reply.response_json is not None
+            log.info("tournament %s completed", tournament_id)
+            await self._announce_closing(tournament_id, reply.response_json)
+            return "completed"
+        to_status = lifecycle.next_status(status, event)
+        if not await self._ledger.move_tournament(tournament_id, status, to_status):
+            return None
+        log.info("tournament %s: %s -> %s", tournament_id, status, to_status)
+        if event == "start":
+            await self._announce_started(tournament_id)
+        return to_status
+
+    async def _announce_started(self, tournament_id: str) -> None:
+        room = self._rooms.get(tournament_id)
+        tournament = await self._ledger.load_tournament(tournament_id)
+        if room is None or tournament is None:
+            return
+        ends_at = tournament.config.ends_at
+        await room.lifecycle_changed(
+            tournament,
+            TournamentStarted(
+                room=tournament_id,
+                ts=_now(),
+                payload=TournamentStartedPayload(
+                    status=tournament.status,
+                    server_seed_hash=tournament.server_seed_hash,
+                    ends_at=None if ends_at is None else format_ts(ends_at.timestamp()),
+                ),
+            ),
+        )
+
+    async def _announce_closing(self, tournament_id: str, response_json: str) -> None:
+        room = self._rooms.get(tournament_id)
+        tournament = await self._ledger.load_tournament(tournament_id)
+        if room is None or tournament is None:
+            return
+        await room.lifecycle_changed(tournament, closing_announcement(response_json))
+
+
+def closing_announcement(response_json: str) -> ServerMessage:
+    """The `room.tournament.completed` frame for a recorded completion or cancellation."""
+    closing = _closing_decoder.decode(response_json)
+    winners = sum(1 for standing in closing.standings if standing.prize > 0)
+    shown = closing.standings[: max(_MAX_STANDINGS_IN_FRAME, winners)]
+    return TournamentCompleted(
+        room=closing.tournament_id,
+        ts=_now(),
+        payload=TournamentCompletedPayload(
+            status=closing.status,
+            standings=[LeaderboardEntry(s.player_id, s.name, s.score, s.rank) for s in shown],
+            prizes=[
+                PrizePayload(
+                    player_id=s.player_id, rank=s.rank, amount=s.prize, currency=closing.currency
+                )
+                for s in closing.standings
+                if s.prize > 0
+            ],
+            server_seed=closing.server_seed,
+        ),
+    )
+
+
+def _now() -> str:
+    return format_ts(time.time())
