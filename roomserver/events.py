@@ -16,7 +16,7 @@ class Event(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
 
     event_id: str
     event_type: str
-    schema_version: int = SCHEMA_VERSION
+    schema_version: int  # always present (omit_defaults would drop a default)
     occurred_at: str  # UTC ISO-8601 with milliseconds
     trace_id: str
     tournament_id: str | None = None

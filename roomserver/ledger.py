@@ -19,7 +19,7 @@ from protocol.codec import format_ts
 from protocol.messages import Scoring
 from roomserver import lifecycle
 from roomserver.errors import DomainError
-from roomserver.events import Event
+from roomserver.events import SCHEMA_VERSION, Event
 from roomserver.trace_context import current_trace_id
 
 Connection = asyncpg.Connection | PoolConnectionProxy
@@ -936,6 +936,7 @@ def _event_from_row(row: Any) -> Event:
     return Event(
         event_id=row[0],
         event_type=row[1],
+        schema_version=SCHEMA_VERSION,
         occurred_at=format_ts(row[2].timestamp()),
         trace_id=row[3],
         tournament_id=row[4],

@@ -26,6 +26,7 @@ def make_event(
     return Event(
         event_id=f"ev-{number:04d}",
         event_type="player.score.updated",
+        schema_version=1,
         occurred_at="2025-01-02T03:04:05.678Z",
         trace_id=f"trace-{number}",
         tournament_id=tournament_id,
