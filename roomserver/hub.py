@@ -88,6 +88,7 @@ class Hub:
         self._spins = spins
         self._spawn = spawn
         self._server: Server | None = None
+        self._port: int | None = None
         self._pending_claims: dict[ServerConnection, PlayerClaims] = {}
         self._sessions: set[Session] = set()
         self._known_players: set[str] = set()
@@ -108,10 +109,9 @@ class Hub:
 
     @property
     def port(self) -> int:
-        """The port actually bound (useful with port 0)."""
-        assert self._server is not None
-        port: int = self._server.sockets[0].getsockname()[1]
-        return port
+        """The port actually bound (useful with port 0); still known once the listener closed."""
+        assert self._port is not None, "the hub has not started"
+        return self._port
 
     async def start(self) -> None:
         """Start listening."""
@@ -134,6 +134,7 @@ class Hub:
             max_size=server.max_message_bytes,
             server_header=None,
         )
+        self._port = self._server.sockets[0].getsockname()[1]
         log.info("hub listening on ws://%s:%d%s", server.host, self.port, server.path)
 
     # ------------------------------------------------------------ upgrade
@@ -346,9 +347,10 @@ class Hub:
     ) -> None:
         started = time.perf_counter()
         try:
-            result = await self._spins.spin(session, membership, message, nonce)
-            session.net_result += result.win - result.stake
-            self.stats.spins_committed += 1
+            result, committed = await self._spins.spin(session, membership, message, nonce)
+            if committed:  # a replay moved no money again
+                session.net_result += result.win - result.stake
+                self.stats.spins_committed += 1
             if self._metrics is not None:
                 self._metrics.spin_latency.observe(time.perf_counter() - started)
             frame = encode(

@@ -59,8 +59,9 @@ class SpinService:
 
     async def spin(
         self, session: Session, membership: Membership, message: Spin, nonce: int
-    ) -> SpinResultPayload:
-        """Play one spin and return its committed (or stored) result, with the current rank.
+    ) -> tuple[SpinResultPayload, bool]:
+        """Play one spin: its committed (or stored) result with the current rank, and whether
+        this call committed it (False for a replay of an earlier request).
 
         Raises:
             RequestError: the spin was refused; nothing was written.
@@ -138,10 +139,10 @@ class SpinService:
                     record.score_reached_at.timestamp(),
                     record.spins,
                 )
-                return msgspec.structs.replace(result, rank=rank)
+                return msgspec.structs.replace(result, rank=rank), True
             if record.status == SPIN_REPLAY:
                 assert record.response_json is not None
                 result = _result_decoder.decode(record.response_json)
-                return msgspec.structs.replace(result, rank=room.rank_of(claims.player_id))
+                return msgspec.structs.replace(result, rank=room.rank_of(claims.player_id)), False
             raise RequestError(error_code_from_ledger(record.status))
         raise RequestError(ErrorCode.INTERNAL)
