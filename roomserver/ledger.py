@@ -762,11 +762,15 @@ class Ledger:
         """Spins, turnover, wins, buy-ins, refunds and prizes, from the ledger's own records."""
         row = await self._pool.fetchrow(
             """WITH pool_transactions AS (
-                   SELECT DISTINCT e.tx_id, lt.kind
+                   SELECT e.tx_id, lt.kind
                      FROM accounts pool
                      JOIN entries e ON e.account_id = pool.account_id
                      JOIN ledger_transactions lt ON lt.tx_id = e.tx_id
-                    WHERE pool.kind = 'prize_pool' AND pool.owner_id = $1 AND pool.scope = $1),
+                    WHERE pool.kind = 'prize_pool' AND pool.owner_id = $1 AND pool.scope = $1
+                   UNION
+                   -- prizes the house guarantees beyond an empty pool do not touch the pool
+                   SELECT lt.tx_id, lt.kind FROM ledger_transactions lt
+                    WHERE lt.idempotency_key = 'prizes:' || $1),
                -- what players' cash paid in and got back, in the transactions of the pool
                cash AS (
                    SELECT pt.kind, e.amount

@@ -68,22 +68,32 @@ class TournamentScheduler:
         self._ledger = ledger
         self._rooms = rooms
         self._tick_s = tick_s
+        self._moving: set[str] = set()
 
     async def run(self) -> None:
-        """Tick until cancelled; a failing tick is logged and retried at the next one."""
-        while True:
-            try:
-                await self.tick()
-            except Exception:
-                log.exception("tournament scheduler tick failed")
-            await asyncio.sleep(self._tick_s)
+        """Tick until cancelled. Each due tournament is moved in its own task, so one waiting on
+        a lock (a payout behind a busy account) never holds up the others; a tournament still
+        being moved is skipped by later ticks, and a failed move is retried at the next one."""
+        async with asyncio.TaskGroup() as moves:
+            while True:
+                try:
+                    candidates = await self._ledger.lifecycle_candidates()
+                except Exception:
+                    log.exception("tournament scheduler could not read the schedule")
+                    candidates = []
+                for candidate in candidates:
+                    if candidate.tournament_id not in self._moving:
+                        self._moving.add(candidate.tournament_id)
+                        moves.create_task(self._move(candidate))
+                await asyncio.sleep(self._tick_s)
 
-    async def tick(self) -> int:
-        """Apply every event that is due now; returns how many this node applied."""
-        applied = 0
-        for candidate in await self._ledger.lifecycle_candidates():
-            applied += await self._catch_up(candidate)
-        return applied
+    async def _move(self, candidate: LifecycleCandidate) -> None:
+        try:
+            await self._catch_up(candidate)
+        except Exception:
+            log.exception("tournament %s: lifecycle step failed", candidate.tournament_id)
+        finally:
+            self._moving.discard(candidate.tournament_id)
 
     async def advance(self, tournament_id: str) -> int:
         """Apply what is due for one tournament now (e.g. right after it was created)."""
