@@ -475,7 +475,11 @@ async def test_spins_go_on_while_sqs_is_down_and_the_backlog_drains_after(
                 rows = await outbox_rows(ledger, room)
                 types = {row["event_type"] for row in rows.values()}
                 retried = all(row["attempts"] > 0 for row in rows.values())
-                if retried and "room.player.disconnected" in types:
+                disconnects = sum(
+                    row["event_type"] == "room.player.disconnected" for row in rows.values()
+                )
+                # Both players' disconnects are in (each is written as its connection ends).
+                if retried and disconnects == len(players):
                     break
                 await asyncio.sleep(0.05)
         assert {row["state"] for row in rows.values()} == {"pending"}
