@@ -18,6 +18,11 @@ from roomserver.config import ApiScope
 CALLER_STATE = "caller"
 
 
+def scoped(scope: ApiScope, rate: RateCategory = "default") -> dict[str, Any]:
+    """The `opt` of a route called with an API key that has `scope`, counted against `rate`."""
+    return {"scope": scope, "rate": rate}
+
+
 def context_of(connection: ASGIConnection[Any, Any, Any, Any]) -> ApiContext:
     """The node's services (kept in the application state)."""
     return cast(ApiContext, connection.app.state["context"])

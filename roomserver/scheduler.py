@@ -11,6 +11,7 @@ change commits, this node's room (if open) announces it to its members.
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 from typing import Final
 
 import msgspec
@@ -27,7 +28,7 @@ from protocol.messages import (
     TournamentStatus,
 )
 from roomserver import lifecycle
-from roomserver.ledger import Ledger, LedgerReply, LifecycleCandidate
+from roomserver.ledger import Ledger, LedgerReply, LifecycleCandidate, Tournament
 from roomserver.rooms import RoomDirectory
 
 log = logging.getLogger(__name__)
@@ -150,14 +151,9 @@ class TournamentScheduler:
         return to_status
 
     async def _announce_started(self, tournament_id: str) -> None:
-        room = self._rooms.get(tournament_id)
-        tournament = await self._ledger.load_tournament(tournament_id)
-        if room is None or tournament is None:
-            return
-        ends_at = tournament.config.ends_at
-        await room.lifecycle_changed(
-            tournament,
-            TournamentStarted(
+        def started(tournament: Tournament) -> ServerMessage:
+            ends_at = tournament.config.ends_at
+            return TournamentStarted(
                 room=tournament_id,
                 ts=_now(),
                 payload=TournamentStartedPayload(
@@ -165,15 +161,23 @@ class TournamentScheduler:
                     server_seed_hash=tournament.server_seed_hash,
                     ends_at=None if ends_at is None else format_ts(ends_at.timestamp()),
                 ),
-            ),
-        )
+            )
+
+        await self._announce(tournament_id, started)
 
     async def _announce_closing(self, tournament_id: str, response_json: str) -> None:
+        await self._announce(tournament_id, lambda _: closing_announcement(response_json))
+
+    async def _announce(
+        self, tournament_id: str, announcement: Callable[[Tournament], ServerMessage]
+    ) -> None:
+        """Tell the room's members on this node (if the room is open here), with its new state."""
         room = self._rooms.get(tournament_id)
-        tournament = await self._ledger.load_tournament(tournament_id)
-        if room is None or tournament is None:
+        if room is None:
             return
-        await room.lifecycle_changed(tournament, closing_announcement(response_json))
+        tournament = await self._ledger.load_tournament(tournament_id)
+        if tournament is not None:
+            await room.lifecycle_changed(tournament, announcement(tournament))
 
 
 def closing_announcement(response_json: str) -> ServerMessage:

@@ -9,11 +9,13 @@ import logging
 import time
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
+import msgspec
 from websockets.asyncio.server import ServerConnection
 from websockets.protocol import State
 
+from protocol.codec import format_ts
 from protocol.codes import CloseCode
 from roomserver.rate_limit import MessageRateLimit
 from roomserver.tokens import PlayerClaims
@@ -22,6 +24,7 @@ if TYPE_CHECKING:
     from roomserver.room import Room
 
 log = logging.getLogger(__name__)
+_encoder: Final = msgspec.json.Encoder()
 
 Spawn = Callable[[Coroutine[Any, Any, None]], None]
 
@@ -40,6 +43,24 @@ class Membership:
         return nonce
 
 
+def rg_session_json(claims: PlayerClaims, connected_at_s: float) -> str:
+    """The token's RG claims and the playing session, as the spin transaction reads them.
+
+    A session is one token (its `jti`): reconnecting with the same token continues it, and the
+    database keeps its first start. Without a `jti`, the connection is the session.
+    """
+    session_key = claims.token_id or f"connection:{connected_at_s!r}"
+    return _encoder.encode(
+        {
+            "self_excluded": claims.self_excluded,
+            "loss_limit": claims.loss_limit,
+            "session_limit_min": claims.session_limit_min,
+            "session_key": session_key,
+            "session_started_at": format_ts(connected_at_s),
+        }
+    ).decode()
+
+
 class Session:
     """A connected player."""
 
@@ -56,6 +77,7 @@ class Session:
         "net_result",
         "peak_buffered_bytes",
         "rate_limit",
+        "rg_json",
         "spins_in_flight",
         "stalled_since_s",
         "ws",
@@ -77,6 +99,7 @@ class Session:
         self.memberships: dict[str, Membership] = {}
         self.connected_at_s = time.time()
         self.net_result = 0  # wins minus stakes of this connection's spins (reality checks)
+        self.rg_json = rg_session_json(claims, self.connected_at_s)
         self.spins_in_flight = 0
         self.frames_sent = 0
         self.peak_buffered_bytes = 0

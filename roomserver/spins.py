@@ -13,14 +13,12 @@ from typing import Final
 import asyncpg
 import msgspec
 
-from protocol.codec import format_ts
 from protocol.codes import ErrorCode
 from protocol.messages import FairnessPayload, Spin, SpinOutcomePayload, SpinResultPayload
 from roomserver import slot_game
 from roomserver.errors import RequestError, error_code_from_ledger
 from roomserver.ledger import SPIN_OK, SPIN_REPLAY, Ledger, SpinRequest
 from roomserver.session import Membership, Session
-from roomserver.tokens import PlayerClaims
 
 _MAX_ATTEMPTS: Final = 5
 _result_decoder: Final = msgspec.json.Decoder(SpinResultPayload)
@@ -31,24 +29,6 @@ def request_hash(message: Spin) -> bytes:
     """What makes two spins with one key "the same request": room, stake and client seed."""
     text = f"{message.room}\x00{message.stake}\x00{message.client_seed or ''}"
     return hashlib.sha256(text.encode()).digest()
-
-
-def rg_session_json(claims: PlayerClaims, connected_at_s: float) -> str:
-    """The token's RG claims and the playing session, as the spin transaction reads them.
-
-    A session is one token (its `jti`): reconnecting with the same token continues it, and the
-    database keeps its first start. Without a `jti`, the connection is the session.
-    """
-    session_key = claims.token_id or f"connection:{connected_at_s!r}"
-    return _encoder.encode(
-        {
-            "self_excluded": claims.self_excluded,
-            "loss_limit": claims.loss_limit,
-            "session_limit_min": claims.session_limit_min,
-            "session_key": session_key,
-            "session_started_at": format_ts(connected_at_s),
-        }
-    ).decode()
 
 
 class SpinService:
@@ -69,7 +49,6 @@ class SpinService:
         claims = session.claims
         room = membership.room
         tournament = room.tournament
-        rg_json = rg_session_json(claims, session.connected_at_s)
         client_seed = message.client_seed or secrets.token_hex(8)
         digest = request_hash(message)
         for _attempt in range(_MAX_ATTEMPTS):
@@ -107,7 +86,7 @@ class SpinService:
                         player_id=claims.player_id,
                         idempotency_key=message.idempotency_key,
                         request_hash=digest,
-                        rg_json=rg_json,
+                        rg_json=session.rg_json,
                         spin_id=spin_id,
                         round_id=spin_id,
                         stake=message.stake,

@@ -6,7 +6,7 @@ from litestar import Request, get
 from litestar.params import Parameter
 
 from api.errors import ApiError, error_responses
-from api.guards import context_of
+from api.guards import context_of, scoped
 from api.models import CurrencyReport, SpinOutcomeView, SpinReplay, TournamentReportView
 from api.routes.tournaments import API_KEY, TournamentId
 from roomserver.lifecycle import FINAL_STATUSES
@@ -20,13 +20,12 @@ SpinId = Annotated[
         pattern=r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$",
     ),
 ]
-_OPT: Final = {"scope": "reports:read", "rate": "default"}
 
 
 @get(
     "/internal/tournaments/{tournament_id:str}/report",
     summary="A tournament's money report",
-    opt=_OPT,
+    opt=scoped("reports:read"),
     security=API_KEY,
     responses=error_responses(400, 401, 403, 404, 429),
 )
@@ -64,7 +63,7 @@ async def tournament_report(
 @get(
     "/internal/spins/{spin_id:str}/replay",
     summary="Replay a spin from its recorded inputs",
-    opt=_OPT,
+    opt=scoped("reports:read"),
     security=API_KEY,
     responses=error_responses(400, 401, 403, 404, 429),
 )

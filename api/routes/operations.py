@@ -8,7 +8,7 @@ from litestar.params import JSONBody
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from api.errors import ApiError, error_responses
-from api.guards import context_of
+from api.guards import context_of, scoped
 from api.models import (
     Health,
     NodeInfo,
@@ -58,7 +58,7 @@ async def metrics(request: Request[Any, Any, Any]) -> Response[bytes]:
 @get(
     "/internal/server-info",
     summary="This node",
-    opt={"scope": "tournaments:read"},
+    opt=scoped("tournaments:read"),
     security=[{"ApiKey": []}],
     responses=error_responses(401, 403, 429),
 )
@@ -87,7 +87,7 @@ async def server_info(request: Request[Any, Any, Any]) -> ServerInfo:
     "/internal/auth/validate-token",
     summary="Validate a player token",
     status_code=200,
-    opt={"scope": "auth:validate", "rate": "token_validation"},
+    opt=scoped("auth:validate", "token_validation"),
     security=[{"ApiKey": []}],
     responses=error_responses(400, 401, 403, 429),
 )

@@ -6,7 +6,7 @@ from litestar import Request, get, put
 from litestar.params import JSONBody
 
 from api.errors import ApiError, error_responses
-from api.guards import context_of
+from api.guards import context_of, scoped
 from api.models import RgSettingsBody, RgSettingsView
 from api.routes.tournaments import API_KEY, PlayerId
 from roomserver.ledger import RgSettings
@@ -16,7 +16,7 @@ from roomserver.ledger import RgSettings
     "/internal/players/{player_id:str}/rg",
     summary="Set a player's responsible-gaming flag and limits",
     status_code=200,
-    opt={"scope": "tournaments:write", "rate": "default"},
+    opt=scoped("tournaments:write"),
     security=API_KEY,
     responses=error_responses(400, 401, 403, 404, 429),
 )
@@ -36,7 +36,7 @@ async def set_rg(
 @get(
     "/internal/players/{player_id:str}/rg",
     summary="A player's responsible-gaming flag and limits",
-    opt={"scope": "tournaments:read", "rate": "default"},
+    opt=scoped("tournaments:read"),
     security=API_KEY,
     responses=error_responses(400, 401, 403, 404, 429),
 )

@@ -9,7 +9,7 @@ from litestar import Request, Response, delete, get, post
 from litestar.params import HeaderParameter, JSONBody, Parameter
 
 from api.errors import ApiError, error_responses
-from api.guards import CALLER_STATE, context_of
+from api.guards import CALLER_STATE, context_of, scoped
 from api.models import (
     AppliedResult,
     ClosingView,
@@ -26,8 +26,6 @@ from api.models import (
     StatusView,
     TournamentView,
 )
-from api.rate_limits import RateCategory
-from roomserver.config import ApiScope
 from roomserver.errors import DomainError
 from roomserver.ledger import Prize, StoredResponse, Tournament, TournamentConfig
 from roomserver.lifecycle import FINAL_STATUSES
@@ -41,10 +39,6 @@ IdempotencyKey = Annotated[
     str | None,
     HeaderParameter(name="X-Idempotency-Key", min_length=1, max_length=128, required=False),
 ]
-
-
-def _opt(scope: ApiScope, rate: RateCategory = "default") -> dict[str, Any]:
-    return {"scope": scope, "rate": rate}
 
 
 def tournament_view(tournament: Tournament) -> TournamentView:
@@ -109,7 +103,7 @@ def _derived_id(caller: str, idempotency_key: str) -> str:
     "/internal/tournaments",
     summary="Create a tournament",
     status_code=201,
-    opt=_opt("tournaments:write"),
+    opt=scoped("tournaments:write"),
     security=API_KEY,
     responses=error_responses(400, 401, 403, 409, 422, 429),
 )
@@ -136,9 +130,7 @@ async def create_tournament(
             return Response(view, status_code=stored.status_code)
         if tournament_id is None:
             # The same key always names the same tournament, so a concurrent retry collides.
-            tournament_id = (
-                "t_" + hashlib.sha256(f"{caller}\0{idempotency_key}".encode()).hexdigest()[:24]
-            )
+            tournament_id = _derived_id(caller, idempotency_key)
     if tournament_id is None:
         tournament_id = (
             "t_"
@@ -170,7 +162,7 @@ async def create_tournament(
 @get(
     "/internal/tournaments/{tournament_id:str}/config",
     summary="A tournament's configuration",
-    opt=_opt("tournaments:read", "tournament_config"),
+    opt=scoped("tournaments:read", "tournament_config"),
     security=API_KEY,
     responses=error_responses(400, 401, 403, 404, 429),
 )
@@ -184,7 +176,7 @@ async def tournament_config(
 @get(
     "/internal/tournaments/{tournament_id:str}/players",
     summary="Registered players",
-    opt=_opt("tournaments:read"),
+    opt=scoped("tournaments:read"),
     security=API_KEY,
     responses=error_responses(400, 401, 403, 404, 429),
 )
@@ -221,7 +213,7 @@ async def list_players(
     "/internal/tournaments/{tournament_id:str}/players",
     summary="Register a player",
     status_code=200,
-    opt=_opt("tournaments:write"),
+    opt=scoped("tournaments:write"),
     security=API_KEY,
     responses=error_responses(400, 401, 403, 404, 409, 422, 429),
 )
@@ -248,7 +240,7 @@ async def register_player(
     "/internal/tournaments/{tournament_id:str}/players/{player_id:str}",
     summary="Hop off / unregister a player",
     status_code=200,
-    opt=_opt("tournaments:write"),
+    opt=scoped("tournaments:write"),
     security=API_KEY,
     responses=error_responses(400, 401, 403, 404, 409, 429),
 )
@@ -265,7 +257,7 @@ async def hop_off(
 @get(
     "/internal/tournaments/{tournament_id:str}/status",
     summary="Tournament status",
-    opt=_opt("tournaments:read"),
+    opt=scoped("tournaments:read"),
     security=API_KEY,
     responses=error_responses(400, 401, 403, 404, 429),
 )
@@ -293,7 +285,7 @@ async def tournament_status(
 @get(
     "/internal/tournaments/{tournament_id:str}/leaderboard",
     summary="Full standings",
-    opt=_opt("tournaments:read"),
+    opt=scoped("tournaments:read"),
     security=API_KEY,
     responses=error_responses(400, 401, 403, 404, 429),
 )
@@ -319,7 +311,7 @@ async def leaderboard(
     "/internal/tournaments/{tournament_id:str}/results",
     summary="Push a game server's result",
     status_code=200,
-    opt=_opt("results:write", "results"),
+    opt=scoped("results:write", "results"),
     security=API_KEY,
     responses=error_responses(400, 401, 403, 404, 409, 422, 429),
 )
@@ -345,7 +337,7 @@ async def push_result(
     "/internal/tournaments/{tournament_id:str}/cancel",
     summary="Cancel a tournament with refunds",
     status_code=200,
-    opt=_opt("tournaments:write"),
+    opt=scoped("tournaments:write"),
     security=API_KEY,
     responses=error_responses(400, 401, 403, 404, 409, 429),
 )
@@ -365,7 +357,7 @@ async def cancel_tournament(
 @get(
     "/internal/tournaments/{tournament_id:str}/closing",
     summary="How a tournament ended",
-    opt=_opt("tournaments:read"),
+    opt=scoped("tournaments:read"),
     security=API_KEY,
     responses=error_responses(400, 401, 403, 404, 429),
 )

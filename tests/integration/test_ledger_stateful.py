@@ -53,7 +53,7 @@ from protocol.messages import (
     SpinOutcomePayload,
     SpinResultPayload,
 )
-from roomserver import fairness, slot_game, spins
+from roomserver import fairness, session, slot_game, spins
 from roomserver.ledger import (
     BetHold,
     Ledger,
@@ -307,7 +307,7 @@ def spin_request(
         request_hash=spins.request_hash(
             Spin(room=room, stake=stake, idempotency_key=key, client_seed=client_seed)
         ),
-        rg_json=spins.rg_session_json(claims, connected_at_s),
+        rg_json=session.rg_session_json(claims, connected_at_s),
         spin_id=spin_id,
         round_id=spin_id,
         stake=stake,
