@@ -52,6 +52,8 @@ class WorkerResult:
     connect_started_s: float = 0.0
     connect_finished_s: float = 0.0
     triggered: int = 0  # events sent
+    events_started_s: float = 0.0  # when the first event was due (epoch)
+    last_reply_s: float = 0.0  # when the last successful reply came (epoch)
     succeeded: int = 0  # events the server confirmed (spins) or sent (peers)
     errors: dict[str, int] = field(default_factory=dict)
     pushes: int = 0  # pushed room frames received

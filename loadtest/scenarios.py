@@ -134,6 +134,7 @@ class Scenario:
             self._idle.clear()
             link.trigger(member.room, prefix + str(index), self._reply_handler(loop, due))
 
+        result.events_started_s = time.time()
         # Workers interleave their schedules instead of firing in step.
         await paced(share, duration_s, fire, offset_s=self.worker / rate)
         try:
@@ -149,6 +150,7 @@ class Scenario:
                 self._idle.set()
             if code is None:
                 self.result.succeeded += 1
+                self.result.last_reply_s = time.time()
                 record_s(self.replies, loop.time() - due)
             else:
                 self._count_error(code)

@@ -974,7 +974,21 @@ def _tournament_from_row(row: Any) -> Tournament:
 async def create_pool(dsn: str, *, min_size: int, max_size: int, timeout_s: float) -> asyncpg.Pool:
     """An asyncpg pool for the ledger."""
     pool = await asyncpg.create_pool(
-        dsn, min_size=min_size, max_size=max_size, command_timeout=timeout_s
+        dsn,
+        min_size=min_size,
+        max_size=max_size,
+        command_timeout=timeout_s,
+        reset=_keep_session,
     )
     assert pool is not None
     return pool
+
+
+async def _keep_session(connection: asyncpg.Connection) -> None:
+    """Return a connection to the pool without asyncpg's default reset query.
+
+    That query (`SELECT pg_advisory_unlock_all(); CLOSE ALL; UNLISTEN *; RESET ALL`) costs a
+    round trip per acquire, as much as a spin's own statement. Nothing here leaves session
+    state behind: locks are transaction-scoped, settings are `set_config(..., true)`, no
+    LISTEN, no cursors; asyncpg still rolls back a transaction left open before calling this.
+    """
