@@ -36,7 +36,7 @@ from roomserver.bus import RoomBus
 from roomserver.config import RoomsConfig
 from roomserver.leaderboard import Leaderboard
 from roomserver.ledger import Standing, Tournament
-from roomserver.session import Session
+from roomserver.session import Session, text_frame
 
 log = logging.getLogger(__name__)
 
@@ -420,8 +420,9 @@ class Room:
         self._bus.publish(self.room_id, frame)
 
     def _deliver(self, frame: bytes) -> None:
+        wire = text_frame(frame)
         for session in self._members.values():
-            session.send(frame)
+            session.send_framed(frame, wire)
 
     @staticmethod
     def _entries(top: list[tuple[str, str, int, int]]) -> list[LeaderboardEntry]:

@@ -6,6 +6,7 @@ write buffer is the only outbound queue, and it is bounded: a client that lets i
 """
 
 import logging
+import struct
 import time
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
@@ -27,6 +28,22 @@ log = logging.getLogger(__name__)
 _encoder: Final = msgspec.json.Encoder()
 
 Spawn = Callable[[Coroutine[Any, Any, None]], None]
+
+
+def text_frame(payload: bytes) -> bytes:
+    """The bytes of one unfragmented, unmasked WebSocket text frame (RFC 6455 5.2).
+
+    A broadcast frames its payload once and writes the same bytes to every member's socket,
+    instead of each connection building its own copy of the header and the data.
+    """
+    length = len(payload)
+    if length < 126:
+        header = bytes((0x81, length))
+    elif length < 65536:
+        header = struct.pack("!BBH", 0x81, 126, length)
+    else:
+        header = struct.pack("!BBQ", 0x81, 127, length)
+    return header + payload
 
 
 @dataclass(slots=True)
@@ -67,6 +84,7 @@ class Session:
     __slots__ = (
         "_max_buffered_bytes",
         "_on_close",
+        "_plain",
         "_spawn",
         "_transport",
         "claims",
@@ -109,6 +127,9 @@ class Session:
         self._spawn = spawn
         self._on_close = on_close
         self._transport = ws.transport
+        # Without a negotiated extension (compression), a server frame is the same bytes on
+        # every connection, so a pre-framed broadcast can be written as is.
+        self._plain = not ws.protocol.extensions
 
     @property
     def player_id(self) -> str:
@@ -140,6 +161,24 @@ class Session:
         self.ws.send_data()
         self.frames_sent += 1
         buffered = self._transport.get_write_buffer_size()
+        if buffered > self.peak_buffered_bytes:
+            self.peak_buffered_bytes = buffered
+        return True
+
+    def send_framed(self, frame: bytes, wire: bytes) -> bool:
+        """`send` for a frame already framed by `text_frame(frame)` (a broadcast)."""
+        if not self._plain:
+            return self.send(frame)
+        if self.close_code is not None or self.ws.protocol.state is not State.OPEN:
+            return False
+        transport = self._transport
+        buffered = transport.get_write_buffer_size()
+        if buffered > self._max_buffered_bytes:
+            self.close(CloseCode.TRY_AGAIN_LATER, "slow consumer")
+            return False
+        transport.write(wire)
+        self.frames_sent += 1
+        buffered = transport.get_write_buffer_size()
         if buffered > self.peak_buffered_bytes:
             self.peak_buffered_bytes = buffered
         return True
