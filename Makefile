@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint format schema clean
+.PHONY: run test lint format schema clean bench bench-peers
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python >= 3.11 is required")'
@@ -33,6 +33,14 @@ format: $(STAMP)
 ## Refresh the committed JSON schema of the wire after a deliberate protocol change.
 schema: $(STAMP)
 	$(BIN)/python -m protocol.schema > protocol/wire_schema.json
+
+## Install the fan-out benchmark's peers (Node.js ws, Colyseus, python-socketio) into .bench/.
+bench-peers: $(STAMP)
+	bash bench/install.sh
+
+## Every benchmark side by side (our server, the peers, pgbench): .bench/results/summary.md.
+bench: bench-peers
+	$(BIN)/python bench/run.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info .mypy_cache .ruff_cache .pytest_cache

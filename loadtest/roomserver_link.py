@@ -90,6 +90,8 @@ class RoomserverLink(Link):
             compression=None,
             max_queue=None,
             ping_interval=None,
+            # Loopback load: never through an HTTP(S)_PROXY from the environment.
+            proxy=None,
             **options,
         )
         return cls(ws, target)
