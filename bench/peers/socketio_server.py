@@ -54,7 +54,8 @@ async def _main(host: str, port: int) -> None:
     try:
         await stop.wait()
     finally:
-        await sio.eio.disconnect()  # every client, so the web server stops at once
+        if sio.eio.sockets:  # engineio's disconnect() fails when there is nobody to drop
+            await sio.eio.disconnect()  # every client, so the web server stops at once
         await sio.shutdown()
         await runner.cleanup()
 
