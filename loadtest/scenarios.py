@@ -320,6 +320,9 @@ class Reconnect(Scenario):
         result = super().finish()
         for driver in self.drivers:
             result.gaps += driver.tracker.gaps
+            result.reordered += driver.tracker.reordered
+            if driver.link is not None and driver.link.closed.done():
+                result.unexpected_closes += 1
         return result
 
     async def close(self) -> None:

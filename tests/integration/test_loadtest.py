@@ -1,0 +1,750 @@
+"""`python -m loadtest` against an in-process node: a short run of every scenario, and its report.
+
+The node runs in the test's event loop; the generator is a real subprocess (which spawns its own
+worker processes), awaited without blocking the loop so the node keeps serving it. Each report
+is checked against what the node and the database saw: connections held, spins committed,
+frames broadcast.
+"""
+
+import asyncio
+import contextlib
+import math
+import os
+import signal
+import struct
+import sys
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Final
+
+import httpx
+import msgspec
+import pytest
+
+from loadtest.client import RoomClient
+from loadtest.links import Target
+from loadtest.plan import Plan
+from loadtest.report import Report, read_report
+from loadtest.side_api import create_rooms
+from protocol.codec import decode_server
+from protocol.messages import (
+    AnyServerMessage,
+    LeaderboardUpdated,
+    PlayerConnected,
+    PlayerDisconnected,
+)
+from roomserver.config import SANDBOX_JWT_SECRET, Config, RateLimitConfig, SandboxConfig
+from roomserver.ledger import Ledger
+from roomserver.node import Node
+from roomserver.sandbox import DEMO_TOURNAMENT
+from tests.integration.api_support import ADMIN_KEY, api_config, api_url
+from tests.integration.conftest import NodeStarter
+from tests.integration.support import TEST_AUTH, join, token, unique, ws_url
+from tests.services import free_tcp_port
+
+REPOSITORY: Final = Path(__file__).resolve().parents[2]
+# Player ids the generator signs tokens for (`lt-000001`, ..., and `lt-driver-0001`, ...).
+GENERATED: Final = "lt-"
+PNG_SIGNATURE: Final = b"\x89PNG\r\n\x1a\n"
+RUN_TIMEOUT_S: Final = 60.0
+# The rooms `--rooms N` creates (the same ones again for the same count: idempotency keys).
+ROOM_PREFIX: Final = "lt"
+STAKE: Final = 10  # the generator's default stake
+
+
+@dataclass(frozen=True, slots=True)
+class Completed:
+    """A finished `python -m loadtest`."""
+
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+async def run_loadtest(*args: str, timeout_s: float = RUN_TIMEOUT_S) -> Completed:
+    """Run the generator as a subprocess (its own process group) without blocking the loop."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "loadtest",
+        *args,
+        cwd=REPOSITORY,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        start_new_session=True,
+    )
+    try:
+        async with asyncio.timeout(timeout_s):
+            stdout, stderr = await process.communicate()
+    except BaseException:
+        # The generator and the worker processes it spawned.
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        await process.wait()
+        raise
+    assert process.returncode is not None
+    return Completed(process.returncode, stdout.decode(), stderr.decode())
+
+
+def argv(command: str) -> list[str]:
+    """Command-line words (none of them holds a space)."""
+    return command.split()
+
+
+def target_args(node: Node) -> list[str]:
+    """The arguments that point the generator at the test node."""
+    return [
+        "--url",
+        ws_url(node),
+        "--jwt-secret",
+        TEST_AUTH.jwt_secret,
+        "--api-url",
+        api_url(node),
+        "--api-key",
+        ADMIN_KEY,
+    ]
+
+
+async def generate(node: Node, tmp_path: Path, command: str, *options: str) -> Report:
+    """Run `SCENARIO --option value ...` against the node (its CPU and RSS read from this
+    process, further `options` appended as they are); the report."""
+    scenario, *words = argv(command)
+    path = tmp_path / f"{scenario}-{unique('report')}.json"
+    completed = await run_loadtest(
+        scenario,
+        *words,
+        *target_args(node),
+        "--server-pid",
+        str(os.getpid()),
+        "--report",
+        str(path),
+        "--quiet",
+        *options,
+    )
+    assert completed.returncode == 0, completed.stderr + completed.stdout
+    assert path.exists(), completed.stderr
+    return read_report(path)
+
+
+def assert_clean(report: Report, scenario: str, connections: int) -> None:
+    """Every connection joined, nothing failed, no frame was missed."""
+    assert report.scenario == scenario
+    assert report.wire == "roomserver"
+    assert report.fatal == []
+    assert report.connections == connections
+    assert report.connect_failures == 0
+    assert report.errors == {}
+    assert report.gaps == 0
+    assert report.reordered == 0
+    assert report.unexpected_closes == 0
+    assert report.p50_ms <= report.p90_ms <= report.p99_ms <= report.p999_ms <= report.max_ms
+
+
+def generated_sessions(node: Node) -> int:
+    """The generator's connections the node holds now."""
+    return sum(1 for session in node.hub.sessions if session.player_id.startswith(GENERATED))
+
+
+async def wait_until_generator_gone(node: Node, timeout_s: float = 10.0) -> None:
+    """The generator closed every connection it opened (the node has seen them go)."""
+    deadline = time.monotonic() + timeout_s
+    while generated_sessions(node) and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+    assert generated_sessions(node) == 0
+
+
+@contextlib.asynccontextmanager
+async def peak_sessions(node: Node) -> AsyncIterator[list[int]]:
+    """Track the most generator connections the node held at once, in `[peak]`."""
+    peak = [0]
+
+    async def watch() -> None:
+        while True:
+            peak[0] = max(peak[0], generated_sessions(node))
+            await asyncio.sleep(0.02)
+
+    watcher = asyncio.get_running_loop().create_task(watch())
+    try:
+        yield peak
+    finally:
+        watcher.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await watcher
+
+
+SpinKey = tuple[str, str]  # player, idempotency key
+
+
+async def generator_spins(ledger: Ledger) -> dict[SpinKey, tuple[str, int]]:
+    """Every committed spin of a generated player: (player, key) -> (tournament, stake)."""
+    rows = await ledger.pool.fetch(
+        "SELECT player_id, idempotency_key, tournament_id, stake FROM spins"
+        " WHERE starts_with(player_id, $1)",
+        GENERATED,
+    )
+    return {
+        (row["player_id"], row["idempotency_key"]): (row["tournament_id"], row["stake"])
+        for row in rows
+    }
+
+
+async def new_spins(
+    ledger: Ledger, before: dict[SpinKey, tuple[str, int]]
+) -> dict[SpinKey, tuple[str, int]]:
+    """The generator's spins committed since `before` was read."""
+    after = await generator_spins(ledger)
+    assert before.keys() <= after.keys()
+    return {key: value for key, value in after.items() if key not in before}
+
+
+def run_ids(spins: dict[SpinKey, tuple[str, int]]) -> set[str]:
+    """The run prefixes of the spins' idempotency keys (`RUNID-...`)."""
+    return {key.split("-", 1)[0] for _, key in spins}
+
+
+def loadtest_config(base_config: Config) -> Config:
+    """A sandbox node (the `demo` room exists) with the test JWT secret and side-API keys."""
+    return msgspec.structs.replace(api_config(base_config), sandbox=SandboxConfig(enabled=True))
+
+
+@pytest.fixture
+async def node(start_node: NodeStarter, base_config: Config) -> AsyncIterator[Node]:
+    """A running `loadtest_config` node."""
+    async with start_node(loadtest_config(base_config)) as running:
+        yield running
+
+
+# ------------------------------------------------------------------ scenarios
+
+
+async def test_idle_holds_every_connection_and_reports_the_servers_memory(
+    node: Node, tmp_path: Path
+) -> None:
+    connections = 80
+    async with peak_sessions(node) as peak:
+        report = await generate(
+            node, tmp_path, f"idle --connections {connections} --processes 2 --duration 1"
+        )
+    await wait_until_generator_gone(node)
+
+    assert_clean(report, "idle", connections)
+    # The node held every connection at once.
+    assert peak[0] == connections
+    assert report.rooms == 1
+    assert report.processes == 2
+    # One connect + join latency per connection.
+    assert report.samples == connections
+    assert 0 < report.p50_ms <= report.p99_ms <= report.max_ms
+    assert report.connect_rate_per_s > 0
+    assert report.achieved_rate == report.connect_rate_per_s
+    # Idle: no events, and nothing is measured of the room stream.
+    assert report.events == 0
+    assert report.frames_delivered == 0
+    assert report.duration_s >= 1.0
+    server = report.server
+    assert server is not None
+    assert server.pid == os.getpid()
+    assert server.cpu_s >= 0
+    assert server.rss_mib > 0
+    assert server.rss_before_mib > 0
+    # This process has served other tests: the connections may fit in memory it already holds,
+    # so only the arithmetic is checked here (a fresh node is measured below).
+    assert server.rss_per_connection_kib is not None
+    assert server.rss_per_connection_kib == pytest.approx(
+        (server.rss_mib - server.rss_before_mib) * 1024 / connections, abs=0.1 * 1024 / connections
+    )
+
+
+async def test_spins_commit_exactly_the_reported_events(
+    node: Node, ledger: Ledger, tmp_path: Path
+) -> None:
+    connections, rate, duration = 40, 100, 2
+    before = await generator_spins(ledger)
+    report = await generate(
+        node,
+        tmp_path,
+        f"spins --connections {connections} --rate {rate} --duration {duration} --processes 2",
+    )
+    await wait_until_generator_gone(node)
+
+    assert_clean(report, "spins", connections)
+    assert report.target_rate == rate
+    # Open loop: every scheduled spin was sent, and every one was answered with a result.
+    assert report.events == rate * duration
+    assert report.samples == report.events
+    assert report.achieved_rate == pytest.approx(rate, rel=0.10)
+    # The rate is over at least the scheduled duration, so it can never exceed events / duration.
+    assert report.achieved_rate <= report.events / duration + 0.05
+    # The database committed exactly those spins: one run, in `demo`, at the stake, and spread
+    # over every connection.
+    spins = await new_spins(ledger, before)
+    assert len(spins) == report.events
+    assert len(run_ids(spins)) == 1
+    assert {tournament for tournament, _ in spins.values()} == {DEMO_TOURNAMENT.tournament_id}
+    assert {stake for _, stake in spins.values()} == {STAKE}
+    assert len({player for player, _ in spins}) == connections
+    server = report.server
+    assert server is not None
+    assert report.events_per_server_cpu_s is not None
+    assert report.events_per_server_cpu_s > 0
+
+
+@dataclass(slots=True)
+class Observer:
+    """One more member of a room, recording every broadcast frame it is sent."""
+
+    client: RoomClient
+    room: str
+    seq: int  # the snapshot's
+    frames: list[AnyServerMessage] = field(default_factory=list)
+
+    async def read(self) -> None:
+        while True:
+            self.frames.append(decode_server(await self.client.ws.recv(decode=False)))
+
+    def broadcast(self) -> list[AnyServerMessage]:
+        return [frame for frame in self.frames if frame.seq is not None]
+
+    def presence_of_generator(self, kind: type[AnyServerMessage]) -> list[int]:
+        """Indexes in `broadcast()` of the generated players' arrivals or departures."""
+        return [
+            index
+            for index, frame in enumerate(self.broadcast())
+            if isinstance(frame, kind)
+            and isinstance(frame, PlayerConnected | PlayerDisconnected)
+            and (frame.payload.player_id or "").startswith(GENERATED)
+        ]
+
+
+async def test_fanout_delivers_every_room_frame_to_every_member(
+    node: Node, ledger: Ledger, tmp_path: Path
+) -> None:
+    connections, room_count, rate, duration = 60, 3, 60, 2
+    rooms = await asyncio.to_thread(
+        create_rooms, api_url(node), ADMIN_KEY, room_count, ROOM_PREFIX, STAKE
+    )
+    observers: list[Observer] = []
+    readers: list[asyncio.Task[None]] = []
+    async with contextlib.AsyncExitStack() as stack:
+        for room in rooms:
+            client = await stack.enter_async_context(
+                await RoomClient.connect(ws_url(node), token(unique("watch")))
+            )
+            snapshot = await join(client, room)
+            observers.append(Observer(client, room, snapshot.payload.seq))
+        readers = [asyncio.ensure_future(observer.read()) for observer in observers]
+        before = await generator_spins(ledger)
+        report = await generate(
+            node,
+            tmp_path,
+            f"fanout --connections {connections} --rooms {room_count} --rate {rate}"
+            f" --duration {duration} --processes 2",
+        )
+        await wait_until_generator_gone(node)
+        # Every departure has reached the observers.
+        deadline = time.monotonic() + 5.0
+        while (
+            time.monotonic() < deadline
+            and sum(len(o.presence_of_generator(PlayerDisconnected)) for o in observers)
+            < connections
+        ):
+            await asyncio.sleep(0.05)
+        for reader in readers:
+            reader.cancel()
+        await asyncio.gather(*readers, return_exceptions=True)
+
+    assert_clean(report, "fanout", connections)
+    assert report.rooms == room_count
+    assert report.events == rate * duration
+    spins = await new_spins(ledger, before)
+    assert len(spins) == report.events
+    assert {tournament for tournament, _ in spins.values()} == set(rooms)
+    # The push latency is measured on every frame counted.
+    assert report.samples == report.frames_delivered
+    assert report.reply_p50_ms is not None
+
+    # What each room broadcast while the generator's members were all in it (after the last
+    # one joined, before the first one left) reached each of its members once.
+    lower = upper = 0
+    for observer in observers:
+        frames = observer.broadcast()
+        seqs = [frame.seq for frame in frames]
+        assert seqs == list(range(observer.seq + 1, observer.seq + 1 + len(frames)))
+        arrived = observer.presence_of_generator(PlayerConnected)
+        left = observer.presence_of_generator(PlayerDisconnected)
+        members = connections // room_count
+        assert len(arrived) == len(left) == members
+        assert max(arrived) < min(left)
+        between = frames[max(arrived) + 1 : min(left)]
+        assert between
+        assert all(isinstance(frame, LeaderboardUpdated) for frame in between)
+        # A member counts from the start line, which comes a moment after the last join: the
+        # last arrival, or a leaderboard push the joins caused, may fall on either side of it.
+        lower += members * (len(between) - 1)
+        upper += members * (len(between) + 1)
+    assert report.frames_delivered >= connections
+    assert lower <= report.frames_delivered <= upper, (lower, report.frames_delivered, upper)
+
+
+async def test_reconnect_resumes_every_client_without_losing_a_frame(
+    node: Node, ledger: Ledger, tmp_path: Path
+) -> None:
+    connections, rate, duration = 40, 20, 2
+    before = await generator_spins(ledger)
+    async with peak_sessions(node) as peak:
+        report = await generate(
+            node,
+            tmp_path,
+            f"reconnect --connections {connections} --rate {rate} --duration {duration}"
+            " --processes 2",
+        )
+    await wait_until_generator_gone(node)
+
+    assert_clean(report, "reconnect", connections)
+    assert report.resumed == connections
+    assert report.not_recovered == 0
+    assert report.frames_lost == 0
+    # Every client stays away `down_s`; its latency runs from the drop to its room.resumed.
+    down_s = Plan("reconnect", Target(url=ws_url(node)), ("demo",), 1, 1, 0.0, 1.0, "").down_s
+    assert report.time_to_resume_s is not None
+    assert report.time_to_resume_s >= down_s
+    assert report.samples == connections
+    assert report.p50_ms >= down_s * 1000
+    assert report.max_ms <= report.time_to_resume_s * 1000 + 50
+    # The clients and the one driver connection of the room.
+    assert peak[0] == connections + 1
+    # The driver's spins kept the room moving, and they are all committed.
+    assert report.events > 0
+    assert report.frames_delivered > 0
+    spins = await new_spins(ledger, before)
+    assert len(spins) == report.events
+    assert {player for player, _ in spins} == {"lt-driver-0001"}
+    assert {tournament for tournament, _ in spins.values()} == {DEMO_TOURNAMENT.tournament_id}
+
+
+@pytest.mark.parametrize(
+    ("scenario", "connections", "closed"),
+    [
+        # Every member floods and is closed.
+        ("spins", 4, 4),
+        # The room's driver connection floods and is closed; the clients only join.
+        ("reconnect", 4, 1),
+    ],
+)
+async def test_connections_the_server_closes_are_reported(
+    start_node: NodeStarter,
+    base_config: Config,
+    tmp_path: Path,
+    scenario: str,
+    connections: int,
+    closed: int,
+) -> None:
+    # 10 spins a second per connection against 5 allowed: RATE_LIMITED, then close 1008.
+    config = msgspec.structs.replace(
+        loadtest_config(base_config),
+        rate_limit=RateLimitConfig(messages_per_s=5.0, burst=5, strikes_before_close=3),
+    )
+    async with start_node(config) as node:
+        report = await generate(
+            node,
+            tmp_path,
+            f"{scenario} --connections {connections} --rate {10 * closed} --duration 1.5"
+            " --processes 2",
+        )
+        await wait_until_generator_gone(node)
+    assert report.fatal == []
+    assert report.connections == connections
+    assert report.errors.get("RATE_LIMITED", 0) >= 3 * closed
+    assert report.errors.get("CONNECTION_CLOSED", 0) >= 1
+    assert report.unexpected_closes == closed, (
+        f"{closed} connection(s) closed by the server, {report.unexpected_closes} reported"
+        f" in unexpected_closes (errors: {report.errors})"
+    )
+
+
+async def test_a_wrong_jwt_secret_is_reported_as_failed_connections(
+    node: Node, tmp_path: Path
+) -> None:
+    path = tmp_path / "refused.json"
+    completed = await run_loadtest(
+        *argv(f"spins --url {ws_url(node)} --jwt-secret not-the-secret-of-this-node-at-all"),
+        *argv("--connections 6 --rate 10 --duration 1 --processes 2 --quiet"),
+        "--report",
+        str(path),
+    )
+    # It ran; the report says how badly.
+    assert completed.returncode == 0, completed.stderr
+    report = read_report(path)
+    assert report.connections == 0
+    assert report.connect_failures == 6
+    assert sum(report.errors.values()) == 6
+    assert report.events == 0
+    assert report.samples == 0
+    assert generated_sessions(node) == 0
+
+
+SANDBOX_NODE_CONFIG: Final = """\
+[server]
+host = "127.0.0.1"
+port = {ws_port}
+close_timeout_s = 2.0
+shutdown_grace_s = 5.0
+
+[postgres]
+dsn = "{dsn}"
+pool_min_size = 1
+pool_max_size = 8
+
+[auth]
+jwt_secret = "{jwt_secret}"
+
+[api]
+host = "127.0.0.1"
+port = {api_port}
+
+[events]
+file = "{events_file}"
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class NodeProcess:
+    """A `roomserver run --sandbox` subprocess."""
+
+    pid: int
+    ws_url: str
+    api_url: str
+
+
+@contextlib.asynccontextmanager
+async def sandbox_node_process(dsn: str, workdir: Path) -> AsyncIterator[NodeProcess]:
+    """A fresh node process on the sandbox's own secret and keys; it must stop cleanly."""
+    ws_port, api_port = free_tcp_port(), free_tcp_port()
+    config = workdir / "node.toml"
+    config.write_text(
+        SANDBOX_NODE_CONFIG.format(
+            ws_port=ws_port,
+            api_port=api_port,
+            dsn=dsn,
+            jwt_secret=SANDBOX_JWT_SECRET,
+            events_file=workdir / "events.jsonl",
+        )
+    )
+    log_path = workdir / "node.log"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ROOMSERVER_")}
+    with log_path.open("wb") as log:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "roomserver",
+            "--config",
+            str(config),
+            "run",
+            "--sandbox",
+            cwd=REPOSITORY,
+            env=env,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=log,
+        )
+    try:
+        url = f"http://127.0.0.1:{api_port}"
+        async with httpx.AsyncClient(base_url=url, timeout=2.0) as client:
+            deadline = time.monotonic() + 30.0
+            while True:
+                assert process.returncode is None, log_path.read_text(errors="replace")
+                with contextlib.suppress(httpx.TransportError):
+                    if (await client.get("/ready")).status_code == 200:
+                        break
+                assert time.monotonic() < deadline, "the node was not ready in 30 s"
+                await asyncio.sleep(0.1)
+        yield NodeProcess(process.pid, f"ws://127.0.0.1:{ws_port}/ws", url)
+        process.send_signal(signal.SIGTERM)
+        async with asyncio.timeout(20.0):
+            exit_code = await process.wait()
+        assert exit_code == 0, log_path.read_text(errors="replace")
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+
+
+@pytest.mark.timeout(90)
+async def test_a_fresh_sandbox_node_with_the_generators_defaults(
+    database_dsn: str, tmp_path: Path
+) -> None:
+    connections = 100
+    idle, fanout = tmp_path / "idle.json", tmp_path / "fanout.json"
+    async with sandbox_node_process(database_dsn, tmp_path) as node:
+        # No --jwt-secret (the sandbox's, from the repository's config.toml) and no --rooms
+        # (the sandbox's `demo`).
+        completed = await run_loadtest(
+            *argv(f"idle --url {node.ws_url} --connections {connections} --duration 1"),
+            *argv(f"--processes 2 --server-pid {node.pid} --quiet"),
+            "--report",
+            str(idle),
+        )
+        assert completed.returncode == 0, completed.stderr
+        # The sandbox's side-API key by default.
+        completed = await run_loadtest(
+            *argv(f"fanout --url {node.ws_url} --api-url {node.api_url} --rooms 1"),
+            *argv("--connections 10 --rate 20 --duration 0.5 --processes 1 --quiet"),
+            "--report",
+            str(fanout),
+        )
+        assert completed.returncode == 0, completed.stderr
+
+    report = read_report(idle)
+    assert_clean(report, "idle", connections)
+    server = report.server
+    assert server is not None
+    assert server.pid == node.pid
+    assert server.cpu_s >= 0
+    # A node that served nothing before: holding the connections costs it memory.
+    assert server.rss_mib > server.rss_before_mib
+    assert server.rss_per_connection_kib is not None
+    assert server.rss_per_connection_kib > 0
+    report = read_report(fanout)
+    assert_clean(report, "fanout", 10)
+    assert report.rooms == 1
+    assert report.events == 10
+    assert report.frames_delivered >= 10
+
+
+# ------------------------------------------------------------------ --rate max and --plot
+
+
+def png_size(path: Path) -> tuple[int, int]:
+    """A PNG's width and height (its IHDR chunk); fails on anything that is not a PNG."""
+    data = path.read_bytes()
+    assert data[:8] == PNG_SIGNATURE
+    assert data[12:16] == b"IHDR"
+    width, height = struct.unpack(">II", data[16:24])
+    return width, height
+
+
+async def test_plot_writes_a_png(node: Node, tmp_path: Path) -> None:
+    plot = tmp_path / "latency.png"
+    report = await generate(
+        node,
+        tmp_path,
+        "spins --connections 10 --rate 50 --duration 1 --processes 1",
+        "--plot",
+        str(plot),
+    )
+    assert_clean(report, "spins", 10)
+    width, height = png_size(plot)
+    assert width > 0
+    assert height > 0
+
+
+@pytest.mark.timeout(120)
+async def test_rate_max_steps_to_the_highest_rate_held(
+    node: Node, ledger: Ledger, tmp_path: Path
+) -> None:
+    plot = tmp_path / "max.png"
+    single = tmp_path / "single.png"
+    before = await generator_spins(ledger)
+    started = time.monotonic()
+    report = await generate(
+        node,
+        tmp_path,
+        "spins --connections 20 --rate max --duration 1 --processes 1",
+        "--plot",
+        str(plot),
+    )
+    elapsed = time.monotonic() - started
+    steps = report.steps
+    assert steps, "no steps recorded"
+    assert len(steps) <= 12
+    assert steps[0].rate == 250.0
+    for step in steps:
+        # A step is held exactly when it met every bar.
+        met = step.errors == 0 and step.p99_ms < 50.0 and step.achieved_rate >= 0.95 * step.rate
+        assert step.held == met, step
+    held = [step for step in steps if step.held]
+    missed = [step for step in steps if not step.held]
+    if held:
+        best = max(held, key=lambda step: step.rate)
+        # The report is the run at the highest rate held.
+        assert report.target_rate == best.rate
+        assert report.p99_ms == best.p99_ms
+        assert report.achieved_rate == best.achieved_rate
+        assert report.errors == {}
+        # Every rate missed is above every rate held, and the search stopped once they were
+        # within 10 % of each other (or out of steps).
+        if missed:
+            lowest_missed = min(step.rate for step in missed)
+            assert lowest_missed > best.rate
+            assert lowest_missed - best.rate <= 0.1 * best.rate or len(steps) == 12
+    else:
+        # Nothing held: it halved down to 25/s or below.
+        assert steps[-1].rate <= 25.0
+    # Each step is a run of its own (its own idempotency keys), every spin of it committed.
+    spins = await new_spins(ledger, before)
+    assert len(run_ids(spins)) == len(steps)
+    scheduled = sum(math.ceil(step.rate * 1.0) for step in steps)
+    if all(step.errors == 0 for step in steps):
+        assert len(spins) == scheduled
+    else:
+        assert len(spins) <= scheduled
+    # The steps get a panel of their own beside the distribution.
+    assert png_size(plot)[0] > 0
+    await generate(
+        node,
+        tmp_path,
+        "spins --connections 5 --rate 20 --duration 0.5 --processes 1",
+        "--plot",
+        str(single),
+    )
+    assert png_size(plot)[0] > png_size(single)[0]
+    assert elapsed < 90.0
+
+
+# ------------------------------------------------------------------ bad command lines
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["spins", "--rate", "-1"], "--rate must be a non-negative number"),
+        (["spins", "--wire", "ws-json"], "spins needs the roomserver wire"),
+        (["idle", "--wire", "no-such-wire"], "--wire must be one of"),
+        (["fanout", "--rate", "max"], "--rate max is for the spins scenario"),
+        (["idle", "--connections", "0"], "--connections must be at least 1"),
+    ],
+)
+async def test_a_bad_command_line_exits_2_with_a_message(args: list[str], message: str) -> None:
+    completed = await run_loadtest(*args, "--url", "ws://127.0.0.1:9/ws", timeout_s=30.0)
+    assert completed.returncode == 2
+    assert message in completed.stderr
+    assert "usage:" in completed.stderr
+    assert completed.stdout == ""
+
+
+async def test_a_side_api_that_refuses_the_key_exits_2(node: Node, tmp_path: Path) -> None:
+    report = tmp_path / "refused.json"
+    completed = await run_loadtest(
+        "fanout",
+        *target_args(node),
+        *argv("--api-key not-a-key --rooms 1 --quiet"),
+        "--report",
+        str(report),
+        timeout_s=30.0,
+    )
+    assert completed.returncode == 2
+    assert "loadtest: creating rooms:" in completed.stderr
+    assert "HTTP 401" in completed.stderr
+    assert not report.exists()
+
+
+async def test_a_server_pid_that_is_no_process_exits_2(node: Node, tmp_path: Path) -> None:
+    # Above the kernel's PID_MAX_LIMIT (2**22): never a running process.
+    pid = 2**22 + 1
+    completed = await run_loadtest(
+        "idle", *target_args(node), "--server-pid", str(pid), "--quiet", timeout_s=30.0
+    )
+    assert completed.returncode == 2
+    assert f"no process with pid {pid}" in completed.stderr
