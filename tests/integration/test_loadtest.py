@@ -627,8 +627,9 @@ def png_size(path: Path) -> tuple[int, int]:
     return width, height
 
 
-async def test_plot_writes_a_png(node: Node, tmp_path: Path) -> None:
+async def test_plot_writes_a_png(node: Node, ledger: Ledger, tmp_path: Path) -> None:
     plot = tmp_path / "latency.png"
+    before = await generator_spins(ledger)
     report = await generate(
         node,
         tmp_path,
@@ -640,6 +641,10 @@ async def test_plot_writes_a_png(node: Node, tmp_path: Path) -> None:
     width, height = png_size(plot)
     assert width > 0
     assert height > 0
+    # The same players as earlier runs in this session, but keys of its own: every spin is new.
+    spins = await new_spins(ledger, before)
+    assert len(spins) == report.events == 50
+    assert run_ids(spins).isdisjoint(run_ids(before))
 
 
 @pytest.mark.timeout(120)
