@@ -10,12 +10,17 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar
+
+from websockets.asyncio.client import ClientConnection
+from websockets.exceptions import ConnectionClosed, InvalidState
 
 # room, seq, the server's send time and our receive time (both epoch seconds).
 PushHandler = Callable[[str, int, float, float], None]
 # The outcome of one triggered event: None when it succeeded, else an error code.
 ReplyHandler = Callable[[str | None], None]
+
+CONNECTION_CLOSED = "CONNECTION_CLOSED"
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +90,106 @@ class Link(ABC):
         """Cut the TCP connection with no closing handshake (a lost network)."""
 
 
+def websocket_options(target: Target, source_host: str | None) -> dict[str, Any]:
+    """`websockets.connect` options every link uses (and `local_addr` for a source address)."""
+    options: dict[str, Any] = {
+        "open_timeout": target.open_timeout_s,
+        "compression": None,
+        # Read everything as it comes: a slow reader must not stall the socket.
+        "max_queue": None,
+        "ping_interval": None,
+        # Loopback load: never through an HTTP(S)_PROXY from the environment.
+        "proxy": None,
+    }
+    if source_host is not None:
+        options["local_addr"] = (source_host, 0)
+    return options
+
+
+class SocketLink(Link):
+    """A link over one WebSocket whose frames a reader task hands to `_on_frame`.
+
+    Joins wait on a future under a key the wire's answer carries (the room, or a request id).
+    """
+
+    def __init__(self, ws: ClientConnection, target: Target) -> None:
+        super().__init__()
+        self._ws = ws
+        self._timeout_s = target.open_timeout_s
+        self._joins: dict[str, asyncio.Future[Joined]] = {}
+        self._reader = asyncio.get_running_loop().create_task(self._read())
+
+    async def _join(self, key: str, request: bytes) -> Joined:
+        joined: asyncio.Future[Joined] = asyncio.get_running_loop().create_future()
+        self._joins[key] = joined
+        try:
+            async with asyncio.timeout(self._timeout_s):
+                await self._ws.send(request, text=True)
+                return await joined
+        finally:
+            if self._joins.get(key) is joined:
+                del self._joins[key]
+
+    def _joined(self, key: str, joined: Joined) -> None:
+        waiting = self._joins.pop(key, None)
+        if waiting is not None and not waiting.done():
+            waiting.set_result(joined)
+
+    def _join_refused(self, key: str, code: str) -> bool:
+        """Fail the join waiting under `key`; False when there is none."""
+        waiting = self._joins.pop(key, None)
+        if waiting is None:
+            return False
+        if not waiting.done():
+            waiting.set_exception(LinkError(code))
+        return True
+
+    def _write_now(self, frame: bytes) -> bool:
+        """Write a text frame now, not queued behind a task: an open-loop send must leave at
+        its time. False when the connection is no longer open."""
+        try:
+            self._ws.protocol.send_text(frame)
+        except InvalidState:
+            return False
+        self._ws.send_data()
+        return True
+
+    def _send_now(self, frame: bytes, on_reply: ReplyHandler) -> None:
+        """A fire-and-forget event: sent is done."""
+        on_reply(None if self._write_now(frame) else CONNECTION_CLOSED)
+
+    async def close(self) -> None:
+        await self._ws.close()
+        await asyncio.wait([self._reader])
+
+    def drop(self) -> None:
+        self._ws.transport.abort()
+
+    async def _read(self) -> None:
+        ws = self._ws
+        try:
+            while True:
+                data = await ws.recv(decode=False)
+                self._on_frame(data, time.time())
+        except ConnectionClosed:
+            pass
+        finally:
+            self._on_closed()
+            if not self.closed.done():
+                self.closed.set_result(ws.close_code)
+
+    def _on_closed(self) -> None:
+        """The socket ended: fail whatever still waits for an answer."""
+        for joined in self._joins.values():
+            if not joined.done():
+                joined.set_exception(LinkError(CONNECTION_CLOSED))
+        self._joins.clear()
+
+    @abstractmethod
+    def _on_frame(self, data: bytes, received_s: float) -> None:
+        """Handle one frame from the server."""
+
+
 _WIRES: dict[str, type[Link]] = {}
 
 
@@ -109,8 +214,3 @@ def wire_names() -> list[str]:
     """Every selectable wire."""
     link_class("roomserver")
     return sorted(_WIRES)
-
-
-def now_s() -> float:
-    """Wall-clock epoch seconds (the clock the servers stamp frames with)."""
-    return time.time()

@@ -18,7 +18,6 @@ import asyncio
 import contextlib
 import functools
 import time
-from abc import abstractmethod
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
@@ -26,7 +25,17 @@ import msgspec
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidState
 
-from loadtest.links import Joined, Link, LinkError, ReplyHandler, Target, register_wire
+from loadtest.links import (
+    CONNECTION_CLOSED,
+    Joined,
+    Link,
+    LinkError,
+    ReplyHandler,
+    SocketLink,
+    Target,
+    register_wire,
+    websocket_options,
+)
 
 
 def _leaderboard_payload() -> dict[str, Any]:
@@ -37,8 +46,6 @@ def _leaderboard_payload() -> dict[str, Any]:
 
 PUBLISH_PAYLOAD: dict[str, Any] = _leaderboard_payload()
 _PAYLOAD_JSON = msgspec.json.encode(PUBLISH_PAYLOAD)
-
-CONNECTION_CLOSED = "CONNECTION_CLOSED"
 
 
 class _Body(msgspec.Struct):
@@ -56,83 +63,6 @@ class _Frame(msgspec.Struct):
     ts: float = 0.0
 
 
-def _websocket_options(target: Target, source_host: str | None) -> dict[str, Any]:
-    options: dict[str, Any] = {
-        "open_timeout": target.open_timeout_s,
-        "compression": None,
-        # Read everything as it comes: a slow reader must not stall the socket.
-        "max_queue": None,
-        "ping_interval": None,
-        "proxy": None,
-    }
-    if source_host is not None:
-        options["local_addr"] = (source_host, 0)
-    return options
-
-
-class _SocketLink(Link):
-    """A link over one WebSocket whose frames a reader task hands to `_on_frame`."""
-
-    def __init__(self, ws: ClientConnection, target: Target) -> None:
-        super().__init__()
-        self._ws = ws
-        self._timeout_s = target.open_timeout_s
-        self._joins: dict[str, asyncio.Future[Joined]] = {}
-        self._reader = asyncio.get_running_loop().create_task(self._read())
-
-    async def _join(self, room: str, request: bytes) -> Joined:
-        joined: asyncio.Future[Joined] = asyncio.get_running_loop().create_future()
-        self._joins[room] = joined
-        try:
-            async with asyncio.timeout(self._timeout_s):
-                await self._ws.send(request, text=True)
-                return await joined
-        finally:
-            if self._joins.get(room) is joined:
-                del self._joins[room]
-
-    def _joined(self, room: str, seq: int) -> None:
-        joined = self._joins.pop(room, None)
-        if joined is not None and not joined.done():
-            joined.set_result(Joined(seq))
-
-    def _send_now(self, frame: bytes, on_reply: ReplyHandler) -> None:
-        # Written now, not queued behind a task: an open-loop send must leave at its time.
-        try:
-            self._ws.protocol.send_text(frame)
-        except InvalidState:
-            on_reply(CONNECTION_CLOSED)
-            return
-        self._ws.send_data()
-        on_reply(None)
-
-    async def close(self) -> None:
-        await self._ws.close()
-        await asyncio.wait([self._reader])
-
-    def drop(self) -> None:
-        self._ws.transport.abort()
-
-    async def _read(self) -> None:
-        ws = self._ws
-        try:
-            while True:
-                data = await ws.recv(decode=False)
-                self._on_frame(data, time.time())
-        except ConnectionClosed:
-            pass
-        finally:
-            for joined in self._joins.values():
-                if not joined.done():
-                    joined.set_exception(LinkError(CONNECTION_CLOSED))
-            if not self.closed.done():
-                self.closed.set_result(ws.close_code)
-
-    @abstractmethod
-    def _on_frame(self, data: bytes, received_s: float) -> None:
-        """Handle one frame from the server."""
-
-
 # ---------------------------------------------------------------- ws-json
 
 
@@ -145,7 +75,7 @@ def _json_publish(room: str) -> bytes:
 
 
 @register_wire
-class WsJsonLink(_SocketLink):
+class WsJsonLink(SocketLink):
     """The bench wire as JSON text frames on a plain WebSocket (the `--url` as given)."""
 
     wire: ClassVar[str] = "ws-json"
@@ -153,7 +83,7 @@ class WsJsonLink(_SocketLink):
 
     @classmethod
     async def open(cls, target: Target, player_id: str, source_host: str | None) -> Link:
-        ws = await connect(target.url, **_websocket_options(target, source_host))
+        ws = await connect(target.url, **websocket_options(target, source_host))
         return cls(ws, target)
 
     async def join(self, room: str, since_seq: int | None = None) -> Joined:
@@ -168,7 +98,7 @@ class WsJsonLink(_SocketLink):
         if frame.type == "update":
             self.on_push(frame.room, frame.seq, frame.ts / 1000.0, received_s)
         elif frame.type == "joined":
-            self._joined(frame.room, frame.seq)
+            self._joined(frame.room, Joined(frame.seq))
 
 
 # ---------------------------------------------------------------- socketio
@@ -199,7 +129,7 @@ def socketio_url(url: str) -> str:
 
 
 @register_wire
-class SocketIoLink(_SocketLink):
+class SocketIoLink(SocketLink):
     """Socket.IO events `join`, `publish` (sent) and `joined`, `update` (received)."""
 
     wire: ClassVar[str] = "socketio"
@@ -207,7 +137,7 @@ class SocketIoLink(_SocketLink):
 
     @classmethod
     async def open(cls, target: Target, player_id: str, source_host: str | None) -> Link:
-        options = _websocket_options(target, source_host)
+        options = websocket_options(target, source_host)
         ws = await connect(socketio_url(target.url), **options)
         try:
             async with asyncio.timeout(target.open_timeout_s):
@@ -242,7 +172,7 @@ class SocketIoLink(_SocketLink):
             if name == "update":
                 self.on_push(body.room, body.seq, body.ts / 1000.0, received_s)
             elif name == "joined":
-                self._joined(body.room, body.seq)
+                self._joined(body.room, Joined(body.seq))
         elif data == _EIO_PING:
             self._ws.protocol.send_text(_EIO_PONG)
             self._ws.send_data()
@@ -420,7 +350,7 @@ class ColyseusLink(Link):
             f"{scheme}://{self._host}:{self._port}/{seat.processId}/{seat.roomId}"
             f"?sessionId={seat.sessionId}"
         )
-        ws = await connect(url, **_websocket_options(self._target, self._source_host))
+        ws = await connect(url, **websocket_options(self._target, self._source_host))
         try:
             first = await ws.recv(decode=False)
             if not first:

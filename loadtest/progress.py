@@ -3,7 +3,7 @@
 import sys
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 from loadtest.worker import COUNTERS
 
@@ -42,14 +42,13 @@ class Progress:
         return connected, events, pushes
 
     def _draw_until_stopped(self) -> None:
-        draw: Callable[[str], int] = sys.stderr.write
         while not self._stop.wait(0.5):
             connected, events, pushes = self._totals()
             width = 24
             filled = int(width * connected / max(1, self._connections))
             bar = "#" * filled + "-" * (width - filled)
             elapsed = time.monotonic() - self._started
-            draw(
+            sys.stderr.write(
                 f"\r{self._label} [{bar}] {int(connected)}/{self._connections} connected"
                 f"  {int(events)} events  {int(pushes)} frames  {self.phase} {elapsed:5.1f}s "
             )

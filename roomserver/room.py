@@ -422,7 +422,7 @@ class Room:
     def _deliver(self, frame: bytes) -> None:
         wire = text_frame(frame)
         for session in self._members.values():
-            session.send_framed(frame, wire)
+            session.send(frame, wire)
 
     @staticmethod
     def _entries(top: list[tuple[str, str, int, int]]) -> list[LeaderboardEntry]:

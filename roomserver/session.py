@@ -145,38 +145,26 @@ class Session:
         """Bytes written but not yet taken by the kernel."""
         return self._transport.get_write_buffer_size()
 
-    def send(self, frame: bytes) -> bool:
+    def send(self, frame: bytes, wire: bytes | None = None) -> bool:
         """Write one text frame now, unless the client is not keeping up.
+
+        `wire`, when given, is `text_frame(frame)` built once for a whole broadcast; a plain
+        connection writes it as is, one with an extension (compression) frames its own.
 
         Returns:
             Whether the frame was written.
         """
         if self.close_code is not None or self.ws.protocol.state is not State.OPEN:
             return False
-        buffered = self._transport.get_write_buffer_size()
-        if buffered > self._max_buffered_bytes:
-            self.close(CloseCode.TRY_AGAIN_LATER, "slow consumer")
-            return False
-        self.ws.protocol.send_text(frame)
-        self.ws.send_data()
-        self.frames_sent += 1
-        buffered = self._transport.get_write_buffer_size()
-        if buffered > self.peak_buffered_bytes:
-            self.peak_buffered_bytes = buffered
-        return True
-
-    def send_framed(self, frame: bytes, wire: bytes) -> bool:
-        """`send` for a frame already framed by `text_frame(frame)` (a broadcast)."""
-        if not self._plain:
-            return self.send(frame)
-        if self.close_code is not None or self.ws.protocol.state is not State.OPEN:
-            return False
         transport = self._transport
-        buffered = transport.get_write_buffer_size()
-        if buffered > self._max_buffered_bytes:
+        if transport.get_write_buffer_size() > self._max_buffered_bytes:
             self.close(CloseCode.TRY_AGAIN_LATER, "slow consumer")
             return False
-        transport.write(wire)
+        if wire is not None and self._plain:
+            transport.write(wire)
+        else:
+            self.ws.protocol.send_text(frame)
+            self.ws.send_data()
         self.frames_sent += 1
         buffered = transport.get_write_buffer_size()
         if buffered > self.peak_buffered_bytes:

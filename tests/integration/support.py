@@ -1,10 +1,20 @@
 """Helpers for integration tests: tokens, unique ids, tournaments with known seeds, joining."""
 
+import asyncio
+import contextlib
 import datetime as dt
+import os
 import secrets
-from typing import Any
+import signal
+import sys
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any, Final
 
 import asyncpg
+import httpx
+import pytest
 
 from loadtest.client import RoomClient
 from protocol.messages import RoomJoin, RoomSnapshot
@@ -85,3 +95,60 @@ async def fetch_spins(ledger: Ledger, tournament_id: str, player_id: str) -> lis
             player_id,
         )
     )
+
+
+REPOSITORY: Final = Path(__file__).resolve().parents[2]
+
+
+@contextlib.asynccontextmanager
+async def sandbox_process(
+    config: Path,
+    api_url: str,
+    log_path: Path,
+    *,
+    start_timeout_s: float = 30.0,
+    stop_timeout_s: float = 30.0,
+) -> AsyncIterator[asyncio.subprocess.Process]:
+    """`python -m roomserver --config CONFIG run --sandbox` as a process of its own.
+
+    Only the config file configures it (no ROOMSERVER_ variables); stderr goes to `log_path`.
+    Yielded once its side API answers /ready; then stopped with SIGTERM (killed if it outlasts
+    `stop_timeout_s`), its exit code left in `returncode`.
+    """
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ROOMSERVER_")}
+    with log_path.open("wb") as log:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "roomserver",
+            "--config",
+            str(config),
+            "run",
+            "--sandbox",
+            cwd=REPOSITORY,
+            env=env,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=log,
+        )
+    try:
+        async with httpx.AsyncClient(base_url=api_url, timeout=2.0) as client:
+            deadline = time.monotonic() + start_timeout_s
+            while True:
+                if process.returncode is not None:
+                    text = await asyncio.to_thread(log_path.read_text, errors="replace")
+                    pytest.fail(f"the node exited with {process.returncode} during start:\n{text}")
+                with contextlib.suppress(httpx.TransportError):
+                    if (await client.get("/ready")).status_code == 200:
+                        break
+                if time.monotonic() > deadline:
+                    pytest.fail(f"the node's side API was not ready in {start_timeout_s} s")
+                await asyncio.sleep(0.1)
+        yield process
+        process.send_signal(signal.SIGTERM)
+        async with asyncio.timeout(stop_timeout_s):
+            await process.wait()
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()

@@ -11,20 +11,15 @@ After the run the node must stop cleanly and the books on its database must bala
 
 import asyncio
 import collections
-import contextlib
 import hashlib
 import hmac
-import os
 import secrets
-import signal
-import sys
 import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
-import httpx
 import pytest
 import requests
 import schemathesis
@@ -50,9 +45,9 @@ from roomserver.sandbox import (
     SANDBOX_PLAYERS,
     SANDBOX_WALLET_AGENT,
 )
+from tests.integration.support import sandbox_process
 from tests.services import create_database, drop_database, dsn_for_database, free_tcp_port
 
-REPO: Final = Path(__file__).resolve().parents[2]
 SIGNED_PREFIXES: Final = ("/wallet/", "/v1/bets/")
 CHECKS: Final = [
     not_a_server_error,
@@ -144,21 +139,6 @@ class SandboxNode:
     log_path: Path
 
 
-async def _wait_ready(url: str, process: asyncio.subprocess.Process, log_path: Path) -> None:
-    async with httpx.AsyncClient(base_url=url, timeout=2.0) as client:
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while True:
-            if process.returncode is not None:
-                log = await asyncio.to_thread(log_path.read_text, errors="replace")
-                pytest.fail(f"the node exited with {process.returncode} during start:\n{log}")
-            with contextlib.suppress(httpx.TransportError):
-                if (await client.get("/ready")).status_code == 200:
-                    return
-            if time.monotonic() > deadline:
-                pytest.fail(f"the node's side API was not ready in {START_TIMEOUT_S} s")
-            await asyncio.sleep(0.1)
-
-
 @pytest.fixture(scope="module")
 async def sandbox_node(
     postgres_admin_dsn: str, tmp_path_factory: pytest.TempPathFactory
@@ -179,35 +159,13 @@ async def sandbox_node(
         )
     )
     log_path = workdir / "node.log"
-    # Only the config file configures the node.
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ROOMSERVER_")}
+    url = f"http://127.0.0.1:{api_port}"
     try:
-        with log_path.open("wb") as log:
-            process = await asyncio.create_subprocess_exec(
-                sys.executable,
-                "-m",
-                "roomserver",
-                "--config",
-                str(config),
-                "run",
-                "--sandbox",
-                cwd=REPO,
-                env=env,
-                stdin=asyncio.subprocess.DEVNULL,
-                stdout=asyncio.subprocess.DEVNULL,
-                stderr=log,
-            )
-        try:
-            url = f"http://127.0.0.1:{api_port}"
-            await _wait_ready(url, process, log_path)
+        async with sandbox_process(
+            config, url, log_path, start_timeout_s=START_TIMEOUT_S, stop_timeout_s=STOP_TIMEOUT_S
+        ) as process:
             yield SandboxNode(api_url=url, log_path=log_path)
-            process.send_signal(signal.SIGTERM)
-            async with asyncio.timeout(STOP_TIMEOUT_S):
-                exit_code = await process.wait()
-        finally:
-            if process.returncode is None:
-                process.kill()
-                await process.wait()
+        exit_code = process.returncode
         log_text = await asyncio.to_thread(log_path.read_text, errors="replace")
         # Shown with a failure: the tracebacks behind any 500, by trace id.
         print(log_text)

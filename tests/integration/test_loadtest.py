@@ -19,7 +19,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
 
-import httpx
 import msgspec
 import pytest
 
@@ -41,10 +40,17 @@ from roomserver.node import Node
 from roomserver.sandbox import DEMO_TOURNAMENT
 from tests.integration.api_support import ADMIN_KEY, api_config, api_url
 from tests.integration.conftest import NodeStarter
-from tests.integration.support import TEST_AUTH, join, token, unique, ws_url
+from tests.integration.support import (
+    REPOSITORY,
+    TEST_AUTH,
+    join,
+    sandbox_process,
+    token,
+    unique,
+    ws_url,
+)
 from tests.services import free_tcp_port
 
-REPOSITORY: Final = Path(__file__).resolve().parents[2]
 # Player ids the generator signs tokens for (`lt-000001`, ..., and `lt-driver-0001`, ...).
 GENERATED: Final = "lt-"
 PNG_SIGNATURE: Final = b"\x89PNG\r\n\x1a\n"
@@ -535,42 +541,10 @@ async def sandbox_node_process(dsn: str, workdir: Path) -> AsyncIterator[NodePro
         )
     )
     log_path = workdir / "node.log"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ROOMSERVER_")}
-    with log_path.open("wb") as log:
-        process = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "roomserver",
-            "--config",
-            str(config),
-            "run",
-            "--sandbox",
-            cwd=REPOSITORY,
-            env=env,
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.DEVNULL,
-            stderr=log,
-        )
-    try:
-        url = f"http://127.0.0.1:{api_port}"
-        async with httpx.AsyncClient(base_url=url, timeout=2.0) as client:
-            deadline = time.monotonic() + 30.0
-            while True:
-                assert process.returncode is None, log_path.read_text(errors="replace")
-                with contextlib.suppress(httpx.TransportError):
-                    if (await client.get("/ready")).status_code == 200:
-                        break
-                assert time.monotonic() < deadline, "the node was not ready in 30 s"
-                await asyncio.sleep(0.1)
+    url = f"http://127.0.0.1:{api_port}"
+    async with sandbox_process(config, url, log_path, stop_timeout_s=20.0) as process:
         yield NodeProcess(process.pid, f"ws://127.0.0.1:{ws_port}/ws", url)
-        process.send_signal(signal.SIGTERM)
-        async with asyncio.timeout(20.0):
-            exit_code = await process.wait()
-        assert exit_code == 0, log_path.read_text(errors="replace")
-    finally:
-        if process.returncode is None:
-            process.kill()
-            await process.wait()
+    assert process.returncode == 0, log_path.read_text(errors="replace")
 
 
 @pytest.mark.timeout(90)
