@@ -217,8 +217,6 @@ def _get(run: object, key: str) -> float:
         value = run.get(key)
         if isinstance(value, int | float):
             return float(value)
-        if key == "cpu_s" and isinstance(run.get("server"), dict):
-            return float(run["server"].get("cpu_s", 0.0))
     return 0.0
 
 
