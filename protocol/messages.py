@@ -9,11 +9,9 @@ from typing import Annotated, Literal
 from msgspec import Meta, Struct
 
 from protocol.codes import ErrorCode
+from protocol.ids import IdempotencyKey, PlayerId, RoomId
 
-RoomId = Annotated[str, Meta(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")]
-PlayerId = Annotated[str, Meta(min_length=1, max_length=64)]
 Rid = Annotated[str, Meta(max_length=64)]
-IdempotencyKey = Annotated[str, Meta(min_length=1, max_length=128)]
 ClientSeed = Annotated[str, Meta(min_length=1, max_length=64)]
 Stake = Annotated[int, Meta(ge=1, le=10**12)]
 Seq = Annotated[int, Meta(ge=0)]

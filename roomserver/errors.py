@@ -13,7 +13,7 @@ from protocol.messages import Error, ErrorPayload
 log = logging.getLogger(__name__)
 
 # Codes a client may retry unchanged (with the same idempotency key).
-_RETRYABLE: Final = frozenset({ErrorCode.RATE_LIMITED, ErrorCode.INTERNAL})
+_RETRYABLE: Final = frozenset({ErrorCode.RATE_LIMITED, ErrorCode.DRAINING, ErrorCode.INTERNAL})
 
 _MESSAGES: Final = {
     ErrorCode.NOT_FOUND: "no such room",
@@ -26,6 +26,7 @@ _MESSAGES: Final = {
     ErrorCode.RATE_LIMITED: "too many messages; slow down",
     ErrorCode.IDEMPOTENCY_MISMATCH: "idempotency_key was used for a different request",
     ErrorCode.TOKEN_EXPIRED: "token expired",
+    ErrorCode.DRAINING: "the server is shutting down; reconnect, to any node",
     ErrorCode.INTERNAL: "internal error",
 }
 

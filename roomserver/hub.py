@@ -265,7 +265,7 @@ class Hub:
             if verdict is False:
                 raise RequestError(ErrorCode.RATE_LIMITED)
             if self._draining and not isinstance(message, Ping):
-                raise RequestError(ErrorCode.INTERNAL, "server is draining; reconnect")
+                raise RequestError(ErrorCode.DRAINING)
             await self._dispatch(session, message, now)
         except Exception as exc:
             session.send(self._error_frame(exc, rid=message.rid, room=room, now_s=now))

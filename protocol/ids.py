@@ -1,0 +1,25 @@
+"""Identifiers shared by the wire, the HTTP side API and the ledger, each rule defined once.
+
+A player, room or tournament id is 1-64 characters of letters, digits and `_ . : -`; an
+idempotency key is 1-128 printable characters (no control characters, so never a NUL byte that
+PostgreSQL would refuse).
+"""
+
+from typing import Annotated, Final
+
+from msgspec import Meta
+
+ID_MAX_LENGTH: Final = 64
+ID_PATTERN: Final = r"^[A-Za-z0-9_.:-]+$"
+IDEMPOTENCY_KEY_MAX_LENGTH: Final = 128
+# Printable: no C0 control characters, no DEL, no C1 control characters.
+IDEMPOTENCY_KEY_PATTERN: Final = r"^[^\x00-\x1f\x7f-\x9f]+$"
+
+Id = Annotated[str, Meta(min_length=1, max_length=ID_MAX_LENGTH, pattern=ID_PATTERN)]
+RoomId = Id
+PlayerId = Id
+TournamentId = Id
+IdempotencyKey = Annotated[
+    str,
+    Meta(min_length=1, max_length=IDEMPOTENCY_KEY_MAX_LENGTH, pattern=IDEMPOTENCY_KEY_PATTERN),
+]
