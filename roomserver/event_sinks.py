@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import re
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import aioboto3
+import msgspec
 from aiobotocore.config import AioConfig
 
 from roomserver.events import Event, encode_event
@@ -23,6 +25,10 @@ if TYPE_CHECKING:
 
 DEFAULT_REGION: Final = "us-east-1"
 SQS_BATCH_SIZE: Final = 10  # the most SendMessageBatch takes
+# SQS's limit on one message, and on all the messages of one SendMessageBatch together.
+SQS_MAX_BYTES: Final = 262_144
+
+log = logging.getLogger(__name__)
 
 _SQS_HOST: Final = re.compile(r"sqs\.([a-z0-9-]+)\.amazonaws\.com(?:\.cn)?", re.IGNORECASE)
 # Any of these means the default credential chain has something to find.
@@ -128,7 +134,10 @@ class SqsSink:
         self._stack = stack
 
     async def publish(self, events: Sequence[Event]) -> dict[str, str]:
-        """Sends the events in batches of ten, in order.
+        """Sends the events in order, in batches within SQS's limits (see `sqs_batches`).
+
+        An event too large for one message is sent with its longest lists cut (see
+        `sqs_body`).
 
         Returns:
             The events SQS refused, as event_id -> "code: message".
@@ -138,28 +147,124 @@ class SqsSink:
             botocore.exceptions.ClientError: If SQS refuses a whole batch.
         """
         failed: dict[str, str] = {}
-        for start in range(0, len(events), SQS_BATCH_SIZE):
-            chunk = events[start : start + SQS_BATCH_SIZE]
+        bodies = []
+        for event in events:
+            body = sqs_body(event)
+            if body is None:
+                failed[event.event_id] = f"MessageTooLong: over {SQS_MAX_BYTES} bytes even cut"
+            else:
+                bodies.append((event, body))
+        for chunk in sqs_batches(bodies):
             entries: list[SendMessageBatchRequestEntryTypeDef] = [
                 {
                     "Id": str(index),
-                    "MessageBody": encode_event(event).decode(),
+                    "MessageBody": body.decode(),
                     "MessageGroupId": event.group_id,
                     "MessageDeduplicationId": event.event_id,
                 }
-                for index, event in enumerate(chunk)
+                for index, (event, body) in enumerate(chunk)
             ]
             response = await self._client.send_message_batch(
                 QueueUrl=self._queue_url, Entries=entries
             )
             for entry in response.get("Failed", []):
-                event = chunk[int(entry["Id"])]
+                event = chunk[int(entry["Id"])][0]
                 failed[event.event_id] = f"{entry['Code']}: {entry.get('Message', '')}"
         return failed
 
     async def close(self) -> None:
         """Closes the client."""
         await self._stack.aclose()
+
+
+def sqs_batches(
+    bodies: Sequence[tuple[Event, bytes]], max_bytes: int = SQS_MAX_BYTES
+) -> Iterator[list[tuple[Event, bytes]]]:
+    """Consecutive runs of (event, body) for SendMessageBatch, in order: at most ten each, and
+    bodies adding up to at most `max_bytes` (so a message of more than half of it goes alone).
+
+    A body larger than `max_bytes` on its own still gets a batch of its own (SQS refuses it,
+    and says so for that event only); `sqs_body` keeps that from happening.
+    """
+    batch: list[tuple[Event, bytes]] = []
+    size = 0
+    for event, body in bodies:
+        if batch and (len(batch) == SQS_BATCH_SIZE or size + len(body) > max_bytes):
+            yield batch
+            batch, size = [], 0
+        batch.append((event, body))
+        size += len(body)
+    if batch:
+        yield batch
+
+
+def sqs_body(event: Event, max_bytes: int = SQS_MAX_BYTES) -> bytes | None:
+    """The event as one SQS message body of at most `max_bytes`, or None if it cannot fit.
+
+    An event that fits is sent whole. A larger one (the completion of a tournament of thousands
+    of players lists them all) is cut rather than held back: its consumers still learn that the
+    tournament ended, with the prizes, the seed and the top of the standings; the payload's
+    longest lists are shortened from the end (standings are in rank order) and the payload says
+    so in `truncated`, e.g. {"standings": {"kept": 1800, "total": 10000}}. The whole record
+    stays available from the side API (the tournament's closing and leaderboard). A payload with
+    no list to shorten is replaced by {"truncated": {"payload_bytes": n}}.
+    """
+    body = encode_event(event)
+    if len(body) <= max_bytes:
+        return body
+    original = len(body)
+    payload = msgspec.json.decode(event.payload)
+    cut: dict[str, Any] = {}
+    if isinstance(payload, dict):
+        lists = sorted(
+            (key for key, value in payload.items() if isinstance(value, list) and value),
+            key=lambda key: len(msgspec.json.encode(payload[key])),
+            reverse=True,
+        )
+        for key in lists:
+            items = [msgspec.json.encode(item) for item in payload[key]]
+            total = len(items)
+            cut[key] = {"kept": total, "total": total}  # widest digits: the real one is shorter
+            payload[key] = []
+            room = max_bytes - len(_encode_with(event, payload, cut))
+            kept, used = 0, 0
+            for item in items:
+                used += len(item) + (1 if kept else 0)  # the comma before every item but the first
+                if used > room:
+                    break
+                kept += 1
+            cut[key] = {"kept": kept, "total": total}
+            payload[key] = [msgspec.Raw(item) for item in items[:kept]]
+            body = _encode_with(event, payload, cut)
+            if len(body) <= max_bytes:
+                break
+    if len(body) > max_bytes:
+        cut = {"payload_bytes": len(event.payload)}
+        body = _encode_with(event, {}, cut)
+    if len(body) > max_bytes:
+        log.error(
+            "event %s (%s) is %d bytes, over SQS's %d even without its payload: not sent",
+            event.event_id,
+            event.event_type,
+            original,
+            max_bytes,
+        )
+        return None
+    log.warning(
+        "event %s (%s) is %d bytes, over SQS's %d: sent cut to %d bytes, truncated %s",
+        event.event_id,
+        event.event_type,
+        original,
+        max_bytes,
+        len(body),
+        msgspec.json.encode(cut).decode(),
+    )
+    return body
+
+
+def _encode_with(event: Event, payload: dict[str, Any], cut: dict[str, Any]) -> bytes:
+    raw = msgspec.Raw(msgspec.json.encode({**payload, "truncated": cut}))
+    return encode_event(msgspec.structs.replace(event, payload=raw))
 
 
 async def open_sqs_sink(queue_url: str, endpoint_url: str | None) -> SqsSink:

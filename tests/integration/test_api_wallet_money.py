@@ -62,10 +62,13 @@ async def wallet_bet_rows(ledger: Ledger, transaction_id: str) -> int:
     return count
 
 
-async def ledger_transactions(ledger: Ledger, idempotency_key: str) -> int:
-    """How many ledger transactions carry an idempotency key."""
+async def ledger_transactions(ledger: Ledger, kind: str, *parts: str) -> int:
+    """How many ledger transactions carry the idempotency key of `kind` and `parts`."""
     count: int = await ledger.pool.fetchval(
-        "SELECT count(*) FROM ledger_transactions WHERE idempotency_key = $1", idempotency_key
+        "SELECT count(*) FROM ledger_transactions"
+        " WHERE idempotency_key = ledger_key($1, VARIADIC $2::text[])",
+        kind,
+        list(parts),
     )
     return count
 
@@ -116,8 +119,7 @@ async def test_same_transaction_concurrently_debits_once(
     assert final == 170
     assert await ledger.cash_balance(player, CURRENCY) == 170
     assert await wallet_bet_rows(ledger, body["transaction_id"]) == 1
-    key = f"wallet_bet:{AGENT_ID}:{body['transaction_id']}"
-    assert await ledger_transactions(ledger, key) == 1
+    assert await ledger_transactions(ledger, "wallet_bet", AGENT_ID, body["transaction_id"]) == 1
 
 
 async def test_same_transaction_with_another_amount_is_refused(
@@ -186,8 +188,8 @@ async def test_rollback_of_a_losing_bet_returns_the_stake_once(
     assert again.status_code == 200, again.text
     assert again.json() == first.json()
     assert final == 200
-    key = f"wallet_rollback:{AGENT_ID}:{body['transaction_id']}"
-    assert await ledger_transactions(ledger, key) == 1
+    key = ("wallet_rollback", AGENT_ID, body["transaction_id"])
+    assert await ledger_transactions(ledger, *key) == 1
 
 
 async def test_rollback_in_a_round_with_a_win_is_refused(
@@ -207,8 +209,8 @@ async def test_rollback_in_a_round_with_a_win_is_refused(
     assert second.json()["balance"] == 225
     assert_error(refused, 409, "ROUND_SETTLED")
     assert final == 225
-    key = f"wallet_rollback:{AGENT_ID}:{stake['transaction_id']}"
-    assert await ledger_transactions(ledger, key) == 0
+    key = ("wallet_rollback", AGENT_ID, stake["transaction_id"])
+    assert await ledger_transactions(ledger, *key) == 0
 
 
 # ---------------------------------------------------------------- two-phase holds

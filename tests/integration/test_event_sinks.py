@@ -2,17 +2,28 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import secrets
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 import pytest
 from botocore.exceptions import EndpointConnectionError
 
-from roomserver.event_sinks import JsonLinesSink, open_sqs_sink, region_of, sqs_client
-from roomserver.events import Event
+from roomserver.event_sinks import (
+    SQS_BATCH_SIZE,
+    SQS_MAX_BYTES,
+    JsonLinesSink,
+    SqsSink,
+    open_sqs_sink,
+    region_of,
+    sqs_client,
+)
+from roomserver.events import Event, encode_event
 from tests.services import free_tcp_port
 
 if TYPE_CHECKING:
@@ -159,6 +170,115 @@ async def test_sqs_sink_fails_fast_when_unreachable() -> None:
         assert time.monotonic() - started < 5
     finally:
         await sink.close()
+
+
+def completed_event(number: int, players: int) -> Event:
+    """A tournament's completion with `players` standings, as complete_tournament writes it."""
+    standings = [
+        {
+            "rank": rank,
+            "player_id": f"player-{rank:05d}",
+            "name": f"Player Number {rank}",
+            "score": 1_000_000 - rank,
+            "prize": 100 if rank <= 100 else 0,
+        }
+        for rank in range(1, players + 1)
+    ]
+    payload = {
+        "tournament_id": "t-big",
+        "status": "completed",
+        "currency": "EUR",
+        "server_seed": "ab" * 32,
+        "server_seed_hash": "cd" * 32,
+        "prize_pool": 10_000,
+        "prizes_paid": 10_000,
+        "standings": standings,
+    }
+    return Event(
+        event_id=f"ev-{number:04d}",
+        event_type="room.tournament.completed",
+        schema_version=1,
+        occurred_at="2025-01-02T03:04:05.678Z",
+        trace_id=f"trace-{number}",
+        tournament_id="t-big",
+        payload=msgspec.Raw(json.dumps(payload).encode()),
+    )
+
+
+@contextlib.asynccontextmanager
+async def recording_sqs_sink(
+    endpoint_url: str, queue_url: str
+) -> AsyncIterator[tuple[SqsSink, list[list[Any]]]]:
+    """A sink whose client records the entries of every SendMessageBatch it sends."""
+    batches: list[list[Any]] = []
+
+    def record(params: dict[str, Any], **_: Any) -> None:
+        batches.append(list(params["Entries"]))
+
+    stack = contextlib.AsyncExitStack()
+    client = await stack.enter_async_context(sqs_client(region_of(queue_url), endpoint_url))
+    client.meta.events.register("provide-client-params.sqs.SendMessageBatch", record)
+    sink = SqsSink(client, queue_url, stack)
+    try:
+        yield sink, batches
+    finally:
+        await sink.close()
+
+
+async def test_sqs_batches_stay_within_the_size_limit_and_a_huge_event_is_cut(
+    sqs_endpoint_url: str,
+) -> None:
+    async with sqs_client(region_of(sqs_endpoint_url), sqs_endpoint_url) as client:
+        # A queue that refuses messages over SQS's standard 256 KiB, as AWS queues did by default.
+        created = await client.create_queue(
+            QueueName=f"rs-test-{secrets.token_hex(6)}.fifo",
+            Attributes={
+                "FifoQueue": "true",
+                "ContentBasedDeduplication": "false",
+                "MaximumMessageSize": str(SQS_MAX_BYTES),
+            },
+        )
+        queue_url = created["QueueUrl"]
+        try:
+            big = completed_event(100, players=10_000)
+            assert len(encode_event(big)) > 3 * SQS_MAX_BYTES
+            # 40 KB events: seven of them are over the limit, though fewer than ten messages.
+            middling = [
+                msgspec.structs.replace(
+                    make_event(number),
+                    payload=msgspec.Raw(json.dumps({"note": "x" * 40_000}).encode()),
+                )
+                for number in range(12)
+            ]
+            events = [*middling[:5], big, *middling[5:], make_event(200)]
+            async with recording_sqs_sink(sqs_endpoint_url, queue_url) as (sink, batches):
+                assert await sink.publish(events) == {}
+            messages = await drain(sqs_endpoint_url, queue_url)
+        finally:
+            await client.delete_queue(QueueUrl=queue_url)
+
+    for batch in batches:
+        assert len(batch) <= SQS_BATCH_SIZE
+        assert sum(len(entry["MessageBody"].encode()) for entry in batch) <= SQS_MAX_BYTES
+    assert [len(batch) for batch in batches] == [5, 1, 6, 2]
+    received = {
+        event.event_id: event
+        for event in (msgspec.json.decode(m["Body"], type=Event) for m in messages)
+    }
+    assert sorted(received) == sorted(event.event_id for event in events)
+    for message in messages:
+        assert len(message["Body"].encode()) <= SQS_MAX_BYTES
+    cut = json.loads(bytes(received[big.event_id].payload))
+    whole = json.loads(bytes(big.payload))
+    kept = cut["truncated"]["standings"]["kept"]
+    assert cut["truncated"] == {"standings": {"kept": kept, "total": 10_000}}
+    assert 1000 < kept < 10_000
+    assert cut["standings"] == whole["standings"][:kept]
+    assert {k: v for k, v in cut.items() if k not in {"standings", "truncated"}} == {
+        k: v for k, v in whole.items() if k != "standings"
+    }
+    for event in middling:
+        assert received[event.event_id] == event
 
 
 @pytest.mark.parametrize(

@@ -15,8 +15,8 @@ of its own (players, tournaments, wallet agent), so examples never see each othe
 Shrinking is off (each attempt replays a sequence on the database, and the shrinker would outlast
 the test's timeout): a failure prints its steps, draws and the model's expectations as they were.
 
-The last tests pin a bug the machine's ids (no `:`) do not reach: ledger idempotency keys are
-ids joined with `:`, so requests of different players can get the same key.
+The last tests reach what the machine's ids (no `:`) do not: ledger idempotency keys built from
+ids that contain `:` must still be distinct for requests of different players.
 """
 
 import asyncio
@@ -1232,10 +1232,6 @@ def test_ledger_matches_its_model(database_dsn: str, ledger: Ledger) -> None:
 # ---------------------------------------------------------------- ledger keys of different requests
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known bug: ledger idempotency keys join ids with ':', which ids may contain",
-)
 async def test_spin_keys_of_different_players_never_collide(ledger: Ledger) -> None:
     """Player `a` spinning with key `x:k` must not take player `a:x`'s key `k`."""
     tournament = await create_tournament(ledger)
@@ -1260,10 +1256,6 @@ async def test_spin_keys_of_different_players_never_collide(ledger: Ledger) -> N
     assert statuses == ["OK", "OK"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known bug: ledger idempotency keys join ids with ':', which ids may contain",
-)
 async def test_registration_after_hop_off_never_collides_with_another_player(
     ledger: Ledger,
 ) -> None:

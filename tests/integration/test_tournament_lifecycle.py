@@ -118,23 +118,27 @@ async def _events(ledger: Ledger, tournament_id: str) -> dict[str, int]:
     return {event_type: count for event_type, count in rows}
 
 
-async def _transactions(ledger: Ledger, key: str) -> int:
+async def _transactions(ledger: Ledger, kind: str, tournament_id: str) -> int:
+    """Ledger transactions of `kind` ('prizes', 'cancel') for the tournament."""
     count: int = await ledger.pool.fetchval(
-        "SELECT count(*) FROM ledger_transactions WHERE idempotency_key = $1", key
+        "SELECT count(*) FROM ledger_transactions WHERE idempotency_key = ledger_key($1, $2)",
+        kind,
+        tournament_id,
     )
     return count
 
 
-async def _cash_entries(ledger: Ledger, key: str) -> dict[str, int]:
-    """What the ledger transaction with `key` moved into each player's cash."""
+async def _cash_entries(ledger: Ledger, kind: str, tournament_id: str) -> dict[str, int]:
+    """What the tournament's ledger transaction of `kind` moved into each player's cash."""
     rows = await ledger.pool.fetch(
         """SELECT a.owner_id, sum(e.amount)::bigint
              FROM ledger_transactions lt
              JOIN entries e ON e.tx_id = lt.tx_id
              JOIN accounts a ON a.account_id = e.account_id
-            WHERE lt.idempotency_key = $1 AND a.kind = 'player_cash'
+            WHERE lt.idempotency_key = ledger_key($1, $2) AND a.kind = 'player_cash'
             GROUP BY a.owner_id""",
-        key,
+        kind,
+        tournament_id,
     )
     return {owner: amount for owner, amount in rows}
 
@@ -174,8 +178,8 @@ async def _prize_tournament(ledger: Ledger, **overrides: Any) -> str:
 async def _assert_paid_once(ledger: Ledger, tournament_id: str, players: Sequence[str]) -> None:
     """Ranks by registration (all scores 0): 700 to the first, 300 to the second, once."""
     assert await _status(ledger, tournament_id) == "completed"
-    assert await _transactions(ledger, f"prizes:{tournament_id}") == 1
-    assert await _cash_entries(ledger, f"prizes:{tournament_id}") == {
+    assert await _transactions(ledger, "prizes", tournament_id) == 1
+    assert await _cash_entries(ledger, "prizes", tournament_id) == {
         players[0]: 700,
         players[1]: 300,
     }
@@ -351,7 +355,7 @@ async def test_a_scheduled_tournament_starts_plays_completes_and_pays_its_prizes
         assert spun is not None
         spins_total, turnover, wins = spun
         assert spins_total == 6  # the refused spins left nothing
-        prize_cash = await _cash_entries(ledger, f"prizes:{tournament_id}")
+        prize_cash = await _cash_entries(ledger, "prizes", tournament_id)
         assert prize_cash == {second: 700, first: 300}
         report = await http.get(f"/internal/tournaments/{tournament_id}/report")
         assert report.status_code == 200, report.text
@@ -467,7 +471,7 @@ async def test_a_completion_killed_midway_pays_nothing_and_a_node_pays_once_late
 
     # Nothing of it happened.
     assert await _status(ledger, tournament_id) == "completing"
-    assert await _transactions(ledger, f"prizes:{tournament_id}") == 0
+    assert await _transactions(ledger, "prizes", tournament_id) == 0
     assert await _closings(ledger, tournament_id) == 0
     assert (
         await ledger.pool.fetchval(
@@ -608,10 +612,8 @@ async def test_cancel_refunds_every_buy_in_once_and_tells_the_members(
         assert repeat.status_code == 200, repeat.text
         assert repeat.json() == body
         assert [await ledger.cash_balance(p, "EUR") for p in players] == [CASH, CASH]
-        assert await _transactions(ledger, f"cancel:{tournament_id}") == 1
-        assert await _cash_entries(ledger, f"cancel:{tournament_id}") == {
-            p: BUY_IN for p in players
-        }
+        assert await _transactions(ledger, "cancel", tournament_id) == 1
+        assert await _cash_entries(ledger, "cancel", tournament_id) == {p: BUY_IN for p in players}
         assert await _status(ledger, tournament_id) == "cancelled"
         assert await _closings(ledger, tournament_id) == 1
         assert (await _events(ledger, tournament_id))["room.tournament.completed"] == 1
@@ -737,7 +739,7 @@ async def test_the_report_counts_prizes_the_house_guarantees_beyond_the_pool(
     completion = await ledger.complete_tournament(tournament_id)
     assert completion.status == "OK"
     assert json.loads(completion.response_json or "null")["prizes_paid"] == 1_000
-    assert await _cash_entries(ledger, f"prizes:{tournament_id}") == {
+    assert await _cash_entries(ledger, "prizes", tournament_id) == {
         players[0]: 700,
         players[1]: 300,
     }
