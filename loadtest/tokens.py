@@ -7,6 +7,7 @@ from pathlib import Path
 import jwt
 
 from loadtest.links import Target
+from protocol.claims import PlayerTokenClaims, ResponsibleGamingClaims, claims_to_payload
 
 # The repository's config.toml: its [auth] section holds the sandbox secret, issuer and audience.
 CONFIG_FILE = Path(__file__).resolve().parent.parent / "config.toml"
@@ -27,16 +28,16 @@ def sandbox_auth(config_file: Path = CONFIG_FILE) -> tuple[str, str, str]:
 def mint_token(target: Target, player_id: str) -> str:
     """An HS256 token for the player, valid for two hours, no RG limits."""
     now = int(time.time())
-    claims = {
-        "sub": player_id,
-        "name": player_id,
-        "currency": "EUR",
-        "geo": "MT",
-        "rg": {"self_excluded": False, "loss_limit": None, "session_limit_min": None},
-        "iss": target.jwt_issuer,
-        "aud": target.jwt_audience,
-        "iat": now,
-        "exp": now + TOKEN_TTL_S,
-        "jti": f"lt-{player_id}-{now}",
-    }
-    return jwt.encode(claims, target.jwt_secret, algorithm="HS256")
+    claims = PlayerTokenClaims(
+        sub=player_id,
+        name=player_id,
+        currency="EUR",
+        geo="MT",
+        rg=ResponsibleGamingClaims(self_excluded=False),
+        iss=target.jwt_issuer,
+        aud=target.jwt_audience,
+        iat=now,
+        exp=now + TOKEN_TTL_S,
+        jti=f"lt-{player_id}-{now}",
+    )
+    return jwt.encode(claims_to_payload(claims), target.jwt_secret, algorithm="HS256")

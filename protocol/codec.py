@@ -1,6 +1,7 @@
 """The one codec of the wire: JSON text frames to and from the message Structs."""
 
 import datetime as dt
+import itertools
 import re
 from typing import Final
 
@@ -17,6 +18,17 @@ _server_decoder: Final[msgspec.json.Decoder[AnyServerMessage]] = msgspec.json.De
 )
 _encoder: Final = msgspec.json.Encoder()
 _PATH_IN_ERROR: Final = re.compile(r"at `(\$[^`]*)`")
+
+MAX_NESTING_DEPTH: Final = 32
+"""The deepest nesting of objects and arrays a client frame may have. v1 messages are flat; the
+bound keeps a crafted frame from driving the decoder into deep recursion."""
+# A JSON string (its escapes included), to skip the brackets inside strings.
+_JSON_STRING: Final = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
+# +1 for an opening bracket, -1 for a closing one, by byte value.
+_DEPTH_STEP: Final = tuple(
+    1 if byte in b"{[" else -1 if byte in b"}]" else 0 for byte in range(256)
+)
+_NOT_BRACKETS: Final = bytes(byte for byte in range(256) if byte not in b"{}[]")
 
 
 class _Envelope(msgspec.Struct):
@@ -45,18 +57,48 @@ def decode_client(data: bytes | str) -> AnyClientMessage:
 
     Raises:
         DecodeFailure: `UNKNOWN_TYPE` for a well-formed frame of a type we do not know, else
-            `BAD_MESSAGE` with the JSON path of the first schema violation.
+            `BAD_MESSAGE` with the JSON path of the first schema violation (also for a frame
+            nested deeper than `MAX_NESTING_DEPTH`, and for anything else that fails to decode).
     """
     try:
+        if _nested_too_deeply(data):
+            raise DecodeFailure(
+                ErrorCode.BAD_MESSAGE,
+                f"frame is nested deeper than {MAX_NESTING_DEPTH} levels",
+                "$",
+                None,
+            )
         return _client_decoder.decode(data)
+    except DecodeFailure:
+        raise
     except msgspec.DecodeError as exc:
         raise _classify(data, exc) from None
+    except Exception:
+        # Not expected once the depth is bounded; a frame must never take the connection down.
+        raise DecodeFailure(
+            ErrorCode.BAD_MESSAGE, "frame could not be decoded", "$", None
+        ) from None
+
+
+def _nested_too_deeply(data: bytes | str) -> bool:
+    """Whether objects and arrays nest deeper than `MAX_NESTING_DEPTH` (brackets inside strings
+    do not count). Cheap for ordinary frames: they hold fewer brackets than the bound."""
+    if isinstance(data, str):
+        if data.count("{") + data.count("[") <= MAX_NESTING_DEPTH:
+            return False
+        data = data.encode("utf-8", "surrogatepass")
+    elif data.count(b"{") + data.count(b"[") <= MAX_NESTING_DEPTH:
+        return False
+    brackets = _JSON_STRING.sub(b"", data).translate(None, _NOT_BRACKETS)
+    # The running sum of the steps is the depth after each bracket (all of it in C).
+    depths = itertools.accumulate(map(_DEPTH_STEP.__getitem__, brackets))
+    return max(depths, default=0) > MAX_NESTING_DEPTH
 
 
 def _classify(data: bytes | str, exc: msgspec.DecodeError) -> DecodeFailure:
     try:
         envelope = _envelope_decoder.decode(data)
-    except msgspec.DecodeError:
+    except Exception:
         return DecodeFailure(ErrorCode.BAD_MESSAGE, "frame is not a JSON object", "$", None)
     rid = envelope.rid if isinstance(envelope.rid, str) and len(envelope.rid) <= 64 else None
     if isinstance(envelope.type, str) and envelope.type not in CLIENT_TYPES:

@@ -29,6 +29,8 @@ class CloseCode(IntEnum):
     """WebSocket close codes the server uses."""
 
     NORMAL = 1000
+    INVALID_DATA = 1007
+    """A text frame that is not valid UTF-8 (RFC 6455, section 8.1)."""
     POLICY_VIOLATION = 1008
     MESSAGE_TOO_BIG = 1009
     INTERNAL_ERROR = 1011

@@ -10,10 +10,12 @@ from typing import Annotated, Final
 from msgspec import Meta
 
 ID_MAX_LENGTH: Final = 64
-ID_PATTERN: Final = r"^[A-Za-z0-9_.:-]+$"
+# `(?!\n)`: Python's `$` also matches before a final newline, which must not slip through; the
+# lookahead keeps the pattern valid (and the same) for JSON Schema's ECMA-262 regexes.
+ID_PATTERN: Final = r"^[A-Za-z0-9_.:-]+$(?!\n)"
 IDEMPOTENCY_KEY_MAX_LENGTH: Final = 128
 # Printable: no C0 control characters, no DEL, no C1 control characters.
-IDEMPOTENCY_KEY_PATTERN: Final = r"^[^\x00-\x1f\x7f-\x9f]+$"
+IDEMPOTENCY_KEY_PATTERN: Final = r"^[^\x00-\x1f\x7f-\x9f]+$(?!\n)"
 
 Id = Annotated[str, Meta(min_length=1, max_length=ID_MAX_LENGTH, pattern=ID_PATTERN)]
 RoomId = Id

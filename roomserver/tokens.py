@@ -8,6 +8,13 @@ from typing import Any, Final
 
 import jwt
 
+from protocol.claims import (
+    InvalidClaims,
+    PlayerTokenClaims,
+    ResponsibleGamingClaims,
+    claims_from_payload,
+    claims_to_payload,
+)
 from roomserver.config import AuthConfig, JwtKey
 
 _REQUIRED_CLAIMS: Final = ["exp", "iat", "iss", "aud", "sub"]
@@ -40,14 +47,15 @@ class TokenVerifier:
         self._by_kid: dict[str, JwtKey] = {key.kid: key for key in auth.keys}
 
     def verify(self, token: str, *, now: float | None = None) -> PlayerClaims:
-        """Check signature, algorithm, issuer, audience and expiry.
+        """Check signature, algorithm, issuer, audience and expiry, then decode every claim
+        strictly into its type (`protocol.claims.PlayerTokenClaims`).
 
         Raises:
             TokenRejected: with a reason fit for the client (never the token itself).
         """
         try:
             header = jwt.get_unverified_header(token)
-        except jwt.PyJWTError:
+        except Exception:
             raise TokenRejected("malformed token") from None
         kid = header.get("kid")
         if kid is not None:
@@ -60,7 +68,7 @@ class TokenVerifier:
         else:
             raise TokenRejected("token has no key id")
         try:
-            claims: dict[str, Any] = jwt.decode(
+            payload: dict[str, Any] = jwt.decode(
                 token,
                 secret,
                 algorithms=[algorithm],
@@ -73,34 +81,31 @@ class TokenVerifier:
             raise TokenRejected("token expired") from None
         except jwt.PyJWTError as exc:
             raise TokenRejected(f"invalid token: {type(exc).__name__}") from None
-        if now is not None and claims["exp"] + self._auth.leeway_s < now:
+        except Exception as exc:
+            # Whatever a crafted payload makes the JWT library trip on (a JSON nested past
+            # the recursion limit, a claim of a type it does not expect) is a bad token.
+            raise TokenRejected(f"invalid token: {type(exc).__name__}") from None
+        try:
+            claims = claims_from_payload(payload)
+        except InvalidClaims as exc:
+            raise TokenRejected(f"invalid token: {exc}") from None
+        if now is not None and claims.exp + self._auth.leeway_s < now:
             raise TokenRejected("token expired")
-        return _claims_from(claims)
+        return _player_claims(claims)
 
 
-def _claims_from(claims: dict[str, Any]) -> PlayerClaims:
-    sub = claims["sub"]
-    if not isinstance(sub, str) or not 1 <= len(sub) <= 64:
-        raise TokenRejected("invalid token: bad sub")
-    rg = claims.get("rg") or {}
-    if not isinstance(rg, dict):
-        raise TokenRejected("invalid token: bad rg")
-    currency = claims.get("currency") or "EUR"
-    if not isinstance(currency, str) or len(currency) != 3:
-        raise TokenRejected("invalid token: bad currency")
-    name = claims.get("name")
+def _player_claims(claims: PlayerTokenClaims) -> PlayerClaims:
+    rg = claims.rg or ResponsibleGamingClaims()
     return PlayerClaims(
-        player_id=sub,
-        name=name[:64] if isinstance(name, str) and name else sub,
-        currency=currency.upper(),
-        geo=claims.get("geo") if isinstance(claims.get("geo"), str) else None,
-        self_excluded=rg.get("self_excluded") is True,
-        loss_limit=rg.get("loss_limit") if isinstance(rg.get("loss_limit"), int) else None,
-        session_limit_min=(
-            rg.get("session_limit_min") if isinstance(rg.get("session_limit_min"), int) else None
-        ),
-        expires_at=float(claims["exp"]),
-        token_id=str(claims["jti"]) if "jti" in claims else None,
+        player_id=claims.sub,
+        name=claims.name or claims.sub,
+        currency=(claims.currency or "EUR").upper(),
+        geo=claims.geo,
+        self_excluded=rg.self_excluded,
+        loss_limit=rg.loss_limit,
+        session_limit_min=rg.session_limit_min,
+        expires_at=float(claims.exp),
+        token_id=claims.jti,
     )
 
 
@@ -121,20 +126,20 @@ def issue_token(
     if not auth.jwt_secret:
         raise ValueError("no HS256 jwt_secret configured to sign with")
     issued = int(time.time() if now is None else now)
-    claims = {
-        "sub": player_id,
-        "name": name,
-        "currency": currency,
-        "geo": geo,
-        "rg": {
-            "self_excluded": self_excluded,
-            "loss_limit": loss_limit,
-            "session_limit_min": session_limit_min,
-        },
-        "iss": auth.issuer,
-        "aud": auth.audience,
-        "iat": issued,
-        "exp": issued + (auth.token_ttl_s if ttl_s is None else ttl_s),
-        "jti": uuid.uuid4().hex,
-    }
-    return jwt.encode(claims, auth.jwt_secret, algorithm="HS256")
+    claims = PlayerTokenClaims(
+        sub=player_id,
+        name=name,
+        currency=currency,
+        geo=geo,
+        rg=ResponsibleGamingClaims(
+            self_excluded=self_excluded,
+            loss_limit=loss_limit,
+            session_limit_min=session_limit_min,
+        ),
+        iss=auth.issuer,
+        aud=auth.audience,
+        iat=issued,
+        exp=issued + (auth.token_ttl_s if ttl_s is None else ttl_s),
+        jti=uuid.uuid4().hex,
+    )
+    return jwt.encode(claims_to_payload(claims), auth.jwt_secret, algorithm="HS256")

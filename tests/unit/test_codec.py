@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import random
 import re
@@ -10,7 +11,14 @@ from typing import Any, get_args
 import msgspec
 import pytest
 
-from protocol.codec import DecodeFailure, decode_client, decode_server, encode, format_ts
+from protocol.codec import (
+    MAX_NESTING_DEPTH,
+    DecodeFailure,
+    decode_client,
+    decode_server,
+    encode,
+    format_ts,
+)
 from protocol.codes import ErrorCode
 from protocol.messages import (
     AnyClientMessage,
@@ -257,6 +265,95 @@ def test_unknown_type_name_is_truncated_in_message() -> None:
     failure = failure_of(frame(type="x" * 10_000, rid="c-1"))
     assert failure.code is ErrorCode.UNKNOWN_TYPE
     assert len(failure.message) < 200
+
+
+@pytest.mark.parametrize(
+    ("fields", "path"),
+    [
+        ({"idempotency_key": "k\x00"}, "$.idempotency_key"),
+        ({"idempotency_key": "\x00"}, "$.idempotency_key"),
+        ({"idempotency_key": "k\n1"}, "$.idempotency_key"),
+        ({"idempotency_key": "k\x1b[2J"}, "$.idempotency_key"),
+        ({"idempotency_key": "k\x7f"}, "$.idempotency_key"),
+        ({"idempotency_key": "k\x85"}, "$.idempotency_key"),
+        ({"idempotency_key": "k-1\n"}, "$.idempotency_key"),
+        ({"room": "t\x00100"}, "$.room"),
+        ({"room": "t-100\n"}, "$.room"),
+        ({"room": "t\t100"}, "$.room"),
+    ],
+    ids=[
+        "key-nul",
+        "key-only-nul",
+        "key-newline",
+        "key-escape",
+        "key-del",
+        "key-c1",
+        "key-final-newline",
+        "room-nul",
+        "room-newline",
+        "room-tab",
+    ],
+)
+def test_control_characters_in_ids_are_bad_message(fields: dict[str, str], path: str) -> None:
+    """Never INTERNAL later, from the database refusing a NUL byte."""
+    failure = failure_of(spin_frame(**fields))
+    assert failure.code is ErrorCode.BAD_MESSAGE
+    assert failure.path == path
+    assert failure.rid == "c-1"
+
+
+def test_printable_unicode_idempotency_key_is_accepted() -> None:
+    message = decode_client(spin_frame(idempotency_key="spin-é-✓-9f1c"))
+    assert isinstance(message, Spin)
+    assert message.idempotency_key == "spin-é-✓-9f1c"
+
+
+def nested(depth: int, opening: str = '{"a":', closing: str = "}") -> str:
+    return opening * depth + "1" + closing * depth
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        '{"type": "ping", "rid": "p", "extra": ' + nested(2_500) + "}",
+        '{"type": "ping", "rid": "p", "extra": ' + nested(100_000, "[", "]") + "}",
+        '{"type": "ping", "rid": "p", "extra": ' + nested(32) + "}",
+        '{"type": ' + nested(5_000) + "}",
+        nested(50_000, "[", "]"),
+        "[" * 50_000,
+        '{"type": "dance", "rid": "p", "extra": ' + nested(2_500) + "}",
+    ],
+    ids=["ping-2500", "ping-arrays-100k", "ping-33", "type-5000", "arrays", "unclosed", "unknown"],
+)
+@pytest.mark.parametrize("as_bytes", [True, False], ids=["bytes", "str"])
+def test_frames_nested_past_the_bound_are_bad_message(data: str, as_bytes: bool) -> None:
+    """Refused before decoding: a deep frame never reaches the decoder's recursion."""
+    failure = failure_of(data.encode() if as_bytes else data)
+    assert failure.code is ErrorCode.BAD_MESSAGE
+    assert failure.path == "$"
+    assert str(MAX_NESTING_DEPTH) in failure.message
+
+
+def test_nesting_up_to_the_bound_is_accepted() -> None:
+    # The frame's own object is the first level.
+    data = '{"type": "ping", "rid": "p", "extra": ' + nested(MAX_NESTING_DEPTH - 1) + "}"
+    assert decode_client(data) == Ping(rid="p")
+
+
+def test_brackets_inside_strings_do_not_count_as_nesting() -> None:
+    data = frame(type="ping", rid="p", extra="{[" * 1_000 + '\\"[[[' + "]")
+    assert decode_client(data) == Ping(rid="p")
+    assert decode_client(data.decode()) == Ping(rid="p")
+
+
+def test_random_frames_only_ever_raise_decode_failure() -> None:
+    rng = random.Random(20261122)
+    alphabet = '{}[]":,\\ 0123456789.-+eE truefalsnl\x00\xff"type""ping""spin"'
+    for _ in range(2_000):
+        data = "".join(rng.choice(alphabet) for _ in range(rng.randrange(0, 120)))
+        for form in (data, data.encode("utf-8", "surrogatepass")):
+            with contextlib.suppress(DecodeFailure):
+                decode_client(form)
 
 
 # ---------------------------------------------------------------- server messages encode

@@ -15,6 +15,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from protocol.claims import ResponsibleGamingClaims, claims_from_payload
 from roomserver.config import AuthConfig, JwtKey
 from roomserver.tokens import PlayerClaims, TokenRejected, TokenVerifier, issue_token
 
@@ -226,7 +227,99 @@ def test_bad_subject(sub: object) -> None:
 
 def test_bad_currency() -> None:
     message = rejection(TokenVerifier(AUTH), hs256(claims(currency="EURO")))
-    assert message == "invalid token: bad currency"
+    assert message.startswith("invalid token: bad claim currency")
+
+
+# Every claim decodes strictly into its type: nothing is coerced, nothing is guessed.
+MISTYPED_CLAIMS: list[tuple[str, dict[str, Any]]] = [
+    ("rg.self_excluded", {"rg": {"self_excluded": "true"}}),
+    ("rg.self_excluded", {"rg": {"self_excluded": "false"}}),
+    ("rg.self_excluded", {"rg": {"self_excluded": 1}}),
+    ("rg.self_excluded", {"rg": {"self_excluded": None}}),
+    ("rg.loss_limit", {"rg": {"self_excluded": False, "loss_limit": "5000"}}),
+    ("rg.loss_limit", {"rg": {"self_excluded": False, "loss_limit": 50.5}}),
+    ("rg.loss_limit", {"rg": {"self_excluded": False, "loss_limit": -1}}),
+    ("rg.loss_limit", {"rg": {"self_excluded": False, "loss_limit": True}}),
+    ("rg.session_limit_min", {"rg": {"self_excluded": False, "session_limit_min": "90"}}),
+    ("rg", {"rg": "self_excluded"}),
+    ("rg", {"rg": [True]}),
+    ("exp", {"exp": "9999999999"}),
+    ("iat", {"iat": True}),
+    ("exp", {"exp": 10**12}),
+    ("iat", {"iat": "0"}),
+    ("nbf", {"nbf": "0"}),
+    ("sub", {"sub": "p\x00nul"}),
+    ("sub", {"sub": "two words"}),
+    ("sub", {"sub": "p_1\n"}),
+    ("sub", {"sub": "p/1"}),
+    ("sub", {"sub": "x" * 65}),
+    ("sub", {"sub": ""}),
+    ("sub", {"sub": 42}),
+    ("name", {"name": 42}),
+    ("name", {"name": "x" * 65}),
+    ("name", {"name": "Ann\x00"}),
+    ("currency", {"currency": 978}),
+    ("geo", {"geo": ["MT"]}),
+    ("geo", {"geo": "x" * 17}),
+    ("jti", {"jti": 7}),
+    ("jti", {"jti": "j\n1"}),
+    ("aud", {"aud": ["rooms-test", 7]}),
+]
+
+
+@pytest.mark.parametrize(
+    ("claim", "overrides"), MISTYPED_CLAIMS, ids=[str(case[1]) for case in MISTYPED_CLAIMS]
+)
+def test_a_claim_of_the_wrong_type_refuses_the_token(claim: str, overrides: dict[str, Any]) -> None:
+    """Correctly signed, but one claim is not of its type: refused (by the JWT library's own
+    checks, or by the strict decoding, which names the claim)."""
+    token = handmade_hs(claims(**overrides))
+    for now in (None, time.time()):
+        message = rejection(TokenVerifier(AUTH), token, now=now)
+        assert message.startswith("invalid token"), message
+        if "bad claim" in message:
+            assert f"bad claim {claim}" in message, message
+
+
+def test_self_excluded_true_is_honoured() -> None:
+    token = handmade_hs(claims(rg={"self_excluded": True, "loss_limit": None}))
+    assert TokenVerifier(AUTH).verify(token).self_excluded is True
+
+
+def test_times_may_be_fractional_numbers() -> None:
+    now = time.time()
+    verified = TokenVerifier(AUTH).verify(
+        handmade_hs(claims(iat=now, nbf=now - 1, exp=now + 60.5)), now=now
+    )
+    assert verified.expires_at == pytest.approx(now + 60.5)
+
+
+def test_audience_may_be_a_list() -> None:
+    token = handmade_hs(claims(aud=["other-service", "rooms-test"]))
+    assert TokenVerifier(AUTH).verify(token).player_id == "p_1"
+
+
+def test_unknown_claims_and_rg_fields_are_ignored() -> None:
+    token = handmade_hs(claims(tier="gold", rg={"self_excluded": False, "cool_off_until": None}))
+    assert TokenVerifier(AUTH).verify(token).self_excluded is False
+
+
+def test_a_payload_nested_past_any_limit_is_refused_not_raised() -> None:
+    depth = 5_000
+    payload = json.dumps(claims())[:-1] + ', "extra": ' + '{"a": ' * depth + "1" + "}" * depth + "}"
+    header = b64(json.dumps({"alg": "HS256", "typ": "JWT"}).encode())
+    signing_input = f"{header}.{b64(payload.encode())}"
+    signature = hmac.new(SECRET.encode(), signing_input.encode(), hashlib.sha256).digest()
+    message = rejection(TokenVerifier(AUTH), f"{signing_input}.{b64(signature)}")
+    assert message.startswith("invalid token")
+
+
+def test_issued_tokens_decode_strictly() -> None:
+    token = issue_token(AUTH, player_id="p_1", name="Ann", currency="EUR", loss_limit=10)
+    payload = jwt.decode(token, options={"verify_signature": False})
+    decoded = claims_from_payload(payload)
+    assert decoded.rg == ResponsibleGamingClaims(self_excluded=False, loss_limit=10)
+    assert isinstance(decoded.exp, int)
 
 
 def test_alg_none_is_refused() -> None:
