@@ -63,6 +63,9 @@ def create_app(context: ApiContext) -> Litestar:
             Exception: handle_unexpected,
         },
         before_send=[echo_trace_id],
+        # Bodies are bounded as they arrive, by size and JSON depth (api.limits, from the guard),
+        # so that a deeply nested body is a 400 even when it is also too long.
+        request_max_body_size=None,
         openapi_config=openapi,
         state=State({"context": context}),
         debug=False,

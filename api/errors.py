@@ -46,6 +46,7 @@ _STATUS_OF_CODE: Final[dict[str, int]] = {
     "ROUND_SETTLED": 409,
     "ALREADY_SETTLED": 409,
     "ALREADY_ROLLED_BACK": 409,
+    "PAYLOAD_TOO_LARGE": 413,
     "IDEMPOTENCY_MISMATCH": 422,
     "INSUFFICIENT_FUNDS": 422,
     "CURRENCY_MISMATCH": 422,
@@ -53,6 +54,7 @@ _STATUS_OF_CODE: Final[dict[str, int]] = {
     "UNKNOWN_GAME": 422,
     "UNPROCESSABLE": 422,
     "RATE_LIMITED": 429,
+    "HEADERS_TOO_LARGE": 431,
     "INTERNAL": 500,
     "NOT_READY": 503,
 }
@@ -90,11 +92,14 @@ class ApiError(Exception):
         *,
         status: int | None = None,
         headers: dict[str, str] | None = None,
+        retryable: bool | None = None,
     ) -> None:
         self.code = code
         self.status = status or _STATUS_OF_CODE.get(code, 422)
         self.message = message or _MESSAGES.get(code, code.replace("_", " ").lower())
         self.headers = headers or {}
+        # By default only transient failures are worth retrying unchanged.
+        self.retryable = code in _RETRYABLE if retryable is None else retryable
         super().__init__(self.message)
 
     @classmethod
@@ -103,7 +108,7 @@ class ApiError(Exception):
         return cls(error.code, error.message)
 
 
-ERROR_STATUSES: Final = (400, 401, 403, 404, 409, 422, 429, 500)
+ERROR_STATUSES: Final = (400, 401, 403, 404, 409, 413, 422, 429, 500)
 
 
 def error_responses(*statuses: int) -> dict[int, ResponseSpec]:
@@ -119,9 +124,11 @@ _DESCRIPTIONS: Final = {
     401: "Unauthenticated: bad API key, signature or token",
     403: "Forbidden: missing scope, or blocked by responsible gaming",
     404: "Not found",
-    409: "Conflict with the current state",
+    409: "Conflict with the current state, or a request with this idempotency key in flight",
+    413: "The request body is too large",
     422: "Refused by a business rule",
     429: "Rate limited; see Retry-After",
+    431: "The request headers are too large",
     500: "Internal error",
     503: "Not ready",
 }
@@ -131,7 +138,7 @@ def _error_response(request: Request[Any, Any, Any], error: ApiError) -> Respons
     body = ErrorBody(
         code=error.code,
         message=error.message,
-        retryable=error.code in _RETRYABLE,
+        retryable=error.retryable,
         trace_id=trace_id_of(request.scope),
     )
     return Response(body, status_code=error.status, headers=error.headers)
@@ -155,7 +162,7 @@ def handle_http_exception(
         message = _validation_message(exc)
         return _error_response(request, ApiError("BAD_REQUEST", message, status=400))
     status = exc.status_code
-    code = {404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED", 413: "BAD_REQUEST"}.get(status)
+    code = {404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED", 413: "PAYLOAD_TOO_LARGE"}.get(status)
     if status >= 500 or (code is None and status not in _DESCRIPTIONS):
         return handle_unexpected(request, exc)
     headers = dict(exc.headers or {})

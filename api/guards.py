@@ -1,7 +1,8 @@
 """Route guards: who may call (API key and scope, or a wallet agent's signature), and how often.
 
 A route says what it needs in its `opt`: `scope` (an API scope) or `signed` (a wallet callback),
-and `rate` (its rate-limit category). Guards run before the body is parsed.
+`rate` (its rate-limit category) and optionally `max_body_bytes` (else `api.max_body_bytes`).
+Guards run before the body is read, and bound what will be read.
 """
 
 import time
@@ -12,6 +13,7 @@ from litestar.connection import ASGIConnection
 from litestar.handlers.base import BaseRouteHandler
 
 from api.context import ApiContext
+from api.limits import limit_body
 from api.rate_limits import RateCategory
 from roomserver.config import ApiScope
 
@@ -34,6 +36,9 @@ async def authenticate(
     """Check the API key or the signature the route asks for, then count the request."""
     context = context_of(connection)
     opt = handler.opt
+    if isinstance(connection, Request):
+        api = context.config.api
+        limit_body(connection, opt.get("max_body_bytes", api.max_body_bytes), api.max_json_depth)
     rate = cast(RateCategory, opt.get("rate", "default"))
     if "scope" in opt:
         caller = context.api_keys.authenticate(

@@ -5,10 +5,10 @@ from typing import Annotated, Literal
 
 from msgspec import Meta, Struct
 
+from protocol.ids import Id
 from protocol.messages import Scoring
 from roomserver.ledger import TournamentKind, TournamentStatus
 
-Id = Annotated[str, Meta(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")]
 Text = Annotated[str, Meta(min_length=1, max_length=128)]
 Currency = Annotated[str, Meta(pattern=r"^[A-Z]{3}$", description="ISO-4217")]
 Money = Annotated[int, Meta(ge=0, le=10**15, description="integer minor units")]

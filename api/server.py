@@ -14,15 +14,17 @@ from litestar import Litestar
 from api.api_keys import ApiKeys
 from api.app import create_app
 from api.context import ApiContext
+from api.limits import HeaderLimit
 from api.rate_limits import ApiRateLimiter
 from api.signatures import MemoryNonceStore, NonceStore, RedisNonceStore, SignatureVerifier
-from roomserver.config import Config
+from roomserver.config import ApiConfig, Config
 from roomserver.hub import Hub
 from roomserver.ledger import Ledger
 from roomserver.metrics import NodeMetrics
 from roomserver.rooms import RoomDirectory
 from roomserver.sandbox import SANDBOX_API_KEY_CONFIG, SANDBOX_WALLET_AGENT
 from roomserver.scheduler import TournamentScheduler
+from roomserver.startup import listen_error
 from roomserver.tokens import TokenVerifier
 from roomserver.tournaments import TournamentService
 from roomserver.wallet import WalletService
@@ -31,14 +33,28 @@ log = logging.getLogger(__name__)
 
 
 class ApiServer:
-    """The side API's listener; `port` is known once `bind` returns (port 0 picks one)."""
+    """The side API's listener, bound on creation (port 0 picks one, then read `port`).
+
+    Raises:
+        StartupError: the address cannot be bound; the message names `api.port`/`api.host`.
+    """
 
     def __init__(
-        self, app: Litestar, host: str, port: int, redis_client: "redis.Redis | None"
+        self,
+        app: Litestar,
+        host: str,
+        port: int,
+        redis_client: "redis.Redis | None",
+        *,
+        limits: ApiConfig | None = None,
     ) -> None:
         self._app = app
+        self._limits = limits or ApiConfig()
         self._redis = redis_client
-        listener = socket.create_server((host, port))
+        try:
+            listener = socket.create_server((host, port))
+        except OSError as exc:
+            raise listen_error(exc, "api", host, port) from None
         listener.setblocking(False)
         self.host = host
         self.port: int = listener.getsockname()[1]
@@ -55,9 +71,14 @@ class ApiServer:
         config.graceful_timeout = 5.0
         config.keep_alive_timeout = 30.0
         config.h2_max_concurrent_streams = 100
+        # The server itself refuses a larger request head (431, empty body); below that bound
+        # the application answers oversized headers with the error body.
+        config.h11_max_incomplete_size = self._limits.max_request_head_bytes
+        config.h2_max_header_list_size = self._limits.max_request_head_bytes
+        app = HeaderLimit(self._app, self._limits.max_header_bytes)
         log.info("side API listening on http://%s:%d", self.host, self.port)
         try:
-            await serve(self._app, config, shutdown_trigger=self._stop.wait, mode="asgi")  # type: ignore[arg-type]
+            await serve(app, config, shutdown_trigger=self._stop.wait, mode="asgi")  # type: ignore[arg-type]
         finally:
             if self._redis is not None:
                 await self._redis.aclose()
@@ -104,7 +125,7 @@ def start_side_api(
         rate_limiter=ApiRateLimiter(api.rate_limits_per_min, config.redis.url, redis_client),
         redis=redis_client,
     )
-    return ApiServer(create_app(context), api.host, api.port, redis_client)
+    return ApiServer(create_app(context), api.host, api.port, redis_client, limits=api)
 
 
 def _version() -> str:

@@ -7,7 +7,8 @@ here are the only way the hub and the side API move money.
 
 import contextlib
 import datetime as dt
-from collections.abc import AsyncIterator, Mapping
+import uuid
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, Literal
 
@@ -218,11 +219,25 @@ class BetHold:
 
 @dataclass(frozen=True, slots=True)
 class StoredResponse:
-    """A side-API response kept for an idempotency key."""
+    """A side-API response kept for an idempotency key: its status and its body's bytes."""
 
     request_hash: bytes
     status_code: int
-    body_json: str
+    body: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class ApiKeyClaim:
+    """What claiming a side-API idempotency key found.
+
+    Exactly one of: `reservation` (the key is now this request's: run it, then complete or
+    release the key), `response` (a request finished under the key), or neither (another
+    request holds the key and is still running). `request_hash` is the hash the key belongs to.
+    """
+
+    request_hash: bytes
+    reservation: uuid.UUID | None = None
+    response: StoredResponse | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -523,6 +538,18 @@ class Ledger:
         )
         return value or 0
 
+    async def cash_balances(self, player_ids: Sequence[str], currency: str) -> dict[str, int]:
+        """Several players' cash in a currency (0 without an account), in one query."""
+        rows = await self._pool.fetch(
+            """SELECT p.player_id, coalesce(a.balance, 0)
+                 FROM unnest($1::text[]) AS p (player_id)
+                 LEFT JOIN accounts a
+                   ON a.kind = 'player_cash' AND a.owner_id = p.player_id AND a.scope = $2""",
+            list(player_ids),
+            currency,
+        )
+        return {row[0]: row[1] for row in rows}
+
     async def place_spin(self, request: SpinRequest) -> SpinRecord:
         """Run the spin transaction (one round trip).
 
@@ -688,27 +715,77 @@ class Ledger:
 
     # ------------------------------------------------------------ stored side-API responses
 
-    async def stored_api_response(self, caller: str, key: str) -> StoredResponse | None:
-        """The response stored for `X-Idempotency-Key` `key` of `caller`, or None."""
+    async def claim_api_key(
+        self, caller: str, key: str, request_hash: bytes, lease_s: float
+    ) -> ApiKeyClaim:
+        """Reserve `caller`'s idempotency key `key` for a request, or say who has it.
+
+        A reservation whose lease ran out (its request died) is taken over, but only by the same
+        request (same hash); a finished request's response is returned for replay.
+        """
+        reservation = uuid.uuid4()
+        claimed = await self._pool.fetchval(
+            """INSERT INTO api_idempotency AS a (caller, idempotency_key, request_hash,
+                                                 reservation, lease_until)
+               VALUES ($1, $2, $3, $4, now() + make_interval(secs => $5))
+               ON CONFLICT (caller, idempotency_key) DO UPDATE
+                  SET reservation = EXCLUDED.reservation, lease_until = EXCLUDED.lease_until
+                WHERE a.status_code IS NULL AND a.lease_until < now()
+                  AND a.request_hash = EXCLUDED.request_hash
+               RETURNING true""",
+            caller,
+            key,
+            request_hash,
+            reservation,
+            lease_s,
+        )
+        if claimed:
+            return ApiKeyClaim(request_hash, reservation=reservation)
+        # A new statement, so a reservation committed by a concurrent request is visible.
         row = await self._pool.fetchrow(
-            """SELECT request_hash, status_code, response::text FROM api_idempotency
-                WHERE caller = $1 AND idempotency_key = $2""",
+            """SELECT request_hash, status_code, response_body, response::text
+                 FROM api_idempotency WHERE caller = $1 AND idempotency_key = $2""",
             caller,
             key,
         )
-        return None if row is None else StoredResponse(bytes(row[0]), row[1], row[2])
+        if row is None:  # released between the two statements: try again
+            return await self.claim_api_key(caller, key, request_hash, lease_s)
+        stored_hash = bytes(row["request_hash"])
+        if row["status_code"] is None:
+            return ApiKeyClaim(stored_hash)
+        body = row["response_body"]
+        # Rows kept before responses were stored as bytes replay their jsonb text.
+        body = bytes(body) if body is not None else str(row["response"]).encode()
+        return ApiKeyClaim(
+            stored_hash, response=StoredResponse(stored_hash, row["status_code"], body)
+        )
 
-    async def store_api_response(self, caller: str, key: str, response: StoredResponse) -> None:
-        """Keep a response for replay; the first stored for a key wins."""
-        await self._pool.execute(
-            """INSERT INTO api_idempotency (caller, idempotency_key, request_hash, status_code,
-                                            response)
-               VALUES ($1, $2, $3, $4, $5::jsonb) ON CONFLICT DO NOTHING""",
+    async def complete_api_key(
+        self, caller: str, key: str, reservation: uuid.UUID, status_code: int, body: bytes
+    ) -> bool:
+        """Store the response of the request holding `reservation`; False when the key is no
+        longer its own (its lease ran out and another request took the key over)."""
+        done = await self._pool.execute(
+            """UPDATE api_idempotency
+                  SET status_code = $4, response_body = $5, reservation = NULL,
+                      lease_until = NULL
+                WHERE caller = $1 AND idempotency_key = $2 AND reservation = $3""",
             caller,
             key,
-            response.request_hash,
-            response.status_code,
-            response.body_json,
+            reservation,
+            status_code,
+            body,
+        )
+        return bool(done == "UPDATE 1")
+
+    async def release_api_key(self, caller: str, key: str, reservation: uuid.UUID) -> None:
+        """Give a reserved key up (its request failed), so that a retry runs afresh."""
+        await self._pool.execute(
+            """DELETE FROM api_idempotency
+                WHERE caller = $1 AND idempotency_key = $2 AND reservation = $3""",
+            caller,
+            key,
+            reservation,
         )
 
     # ------------------------------------------------------------ lifecycle
@@ -768,9 +845,11 @@ class Ledger:
                      JOIN ledger_transactions lt ON lt.tx_id = e.tx_id
                     WHERE pool.kind = 'prize_pool' AND pool.owner_id = $1 AND pool.scope = $1
                    UNION
-                   -- prizes the house guarantees beyond an empty pool do not touch the pool
-                   SELECT lt.tx_id, lt.kind FROM ledger_transactions lt
-                    WHERE lt.idempotency_key = 'prizes:' || $1),
+                   -- prizes the house guarantees beyond an empty pool do not touch the pool;
+                   -- the closing names its transaction whatever its key's format
+                   SELECT lt.tx_id, lt.kind FROM tournament_closings c
+                     JOIN ledger_transactions lt ON lt.tx_id = c.tx_id
+                    WHERE c.tournament_id = $1),
                -- what players' cash paid in and got back, in the transactions of the pool
                cash AS (
                    SELECT pt.kind, e.amount

@@ -2,11 +2,12 @@
 
 from typing import Any, Final
 
-from litestar import Request, get, put
+from litestar import Request, Response, get, put
 from litestar.params import JSONBody
 
 from api.errors import ApiError, error_responses
 from api.guards import context_of, scoped
+from api.idempotency import IdempotencyKey, keyed, request_hash
 from api.models import RgSettingsBody, RgSettingsView
 from api.routes.tournaments import API_KEY, PlayerId
 from roomserver.ledger import RgSettings
@@ -18,19 +19,31 @@ from roomserver.ledger import RgSettings
     status_code=200,
     opt=scoped("tournaments:write"),
     security=API_KEY,
-    responses=error_responses(400, 401, 403, 404, 429),
+    responses=error_responses(400, 401, 403, 404, 409, 413, 422, 429),
 )
 async def set_rg(
-    request: Request[Any, Any, Any], player_id: PlayerId, data: JSONBody[RgSettingsBody]
-) -> RgSettingsView:
+    request: Request[Any, Any, Any],
+    player_id: PlayerId,
+    data: JSONBody[RgSettingsBody],
+    idempotency_key: IdempotencyKey = None,
+) -> Response[RgSettingsView]:
     """Replace the player's self-exclusion flag, loss limit (minor units per session) and session
     time limit (minutes). The stricter of these and the token's `rg` claims applies, checked in
     the same transaction as each debit; settling or rolling back earlier bets is never blocked.
-    Idempotent (a PUT)."""
-    settings = RgSettings(player_id, data.self_excluded, data.loss_limit, data.session_limit_min)
-    if not await context_of(request).ledger.set_rg_settings(settings):
-        raise ApiError("PLAYER_NOT_FOUND", f"no player {player_id!r}")
-    return _view(settings)
+    Setting the flag closes the player's open connections on this node with 4003.
+    Idempotent (a PUT); with `X-Idempotency-Key`, a retry returns the first response."""
+
+    async def run() -> RgSettingsView:
+        settings = RgSettings(
+            player_id, data.self_excluded, data.loss_limit, data.session_limit_min
+        )
+        if not await context_of(request).ledger.set_rg_settings(settings):
+            raise ApiError("PLAYER_NOT_FOUND", f"no player {player_id!r}")
+        if settings.self_excluded:
+            context_of(request).hub.close_self_excluded(player_id)
+        return _view(settings)
+
+    return await keyed(request, idempotency_key, "set_rg", request_hash([player_id, data]), run)
 
 
 @get(

@@ -6,10 +6,11 @@ from typing import Annotated, Any, Final
 
 import msgspec
 from litestar import Request, Response, delete, get, post
-from litestar.params import HeaderParameter, JSONBody, Parameter
+from litestar.params import JSONBody, Parameter
 
 from api.errors import ApiError, error_responses
 from api.guards import CALLER_STATE, context_of, scoped
+from api.idempotency import IdempotencyKey, keyed, request_hash
 from api.models import (
     AppliedResult,
     ClosingView,
@@ -26,19 +27,16 @@ from api.models import (
     StatusView,
     TournamentView,
 )
+from protocol.ids import ID_MAX_LENGTH, ID_PATTERN
 from roomserver.errors import DomainError
-from roomserver.ledger import Prize, StoredResponse, Tournament, TournamentConfig
+from roomserver.ledger import Prize, Tournament, TournamentConfig
 from roomserver.lifecycle import FINAL_STATUSES
 
 API_KEY: Final[list[dict[str, list[str]]]] = [{"ApiKey": []}]
-TournamentId = Annotated[str, Parameter(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")]
-PlayerId = Annotated[str, Parameter(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")]
+TournamentId = Annotated[str, Parameter(min_length=1, max_length=ID_MAX_LENGTH, pattern=ID_PATTERN)]
+PlayerId = Annotated[str, Parameter(min_length=1, max_length=ID_MAX_LENGTH, pattern=ID_PATTERN)]
 Limit = Annotated[int, Parameter(ge=1, le=1000, description="page size")]
 Offset = Annotated[int, Parameter(ge=0, le=10**9, description="rows to skip")]
-IdempotencyKey = Annotated[
-    str | None,
-    HeaderParameter(name="X-Idempotency-Key", min_length=1, max_length=128, required=False),
-]
 
 
 def tournament_view(tournament: Tournament) -> TournamentView:
@@ -105,7 +103,7 @@ def _derived_id(caller: str, idempotency_key: str) -> str:
     status_code=201,
     opt=scoped("tournaments:write"),
     security=API_KEY,
-    responses=error_responses(400, 401, 403, 409, 422, 429),
+    responses=error_responses(400, 401, 403, 409, 413, 422, 429),
 )
 async def create_tournament(
     request: Request[Any, Any, Any],
@@ -114,49 +112,40 @@ async def create_tournament(
 ) -> Response[TournamentView]:
     """A `scheduled` tournament waits for `starts_at`; a `hop_on_off` one runs at once.
 
-    With `X-Idempotency-Key`, a retry returns the stored response (same body) or 422.
+    With `X-Idempotency-Key`, a retry returns the stored response byte for byte (same body) or
+    422 IDEMPOTENCY_MISMATCH (another body).
     """
     context = context_of(request)
     caller: str = request.state[CALLER_STATE]
-    digest = hashlib.sha256(msgspec.json.encode(data)).digest()
-    stored_key = f"create_tournament:{idempotency_key}"
-    tournament_id = data.tournament_id
-    if idempotency_key:
-        stored = await context.ledger.stored_api_response(caller, stored_key)
-        if stored is not None:
-            if stored.request_hash != digest:
-                raise ApiError("IDEMPOTENCY_MISMATCH")
-            view = msgspec.json.decode(stored.body_json, type=TournamentView)
-            return Response(view, status_code=stored.status_code)
-        if tournament_id is None:
-            # The same key always names the same tournament, so a concurrent retry collides.
+    digest = request_hash(data)
+
+    async def run() -> TournamentView:
+        tournament_id = data.tournament_id
+        if tournament_id is None and idempotency_key:
+            # The same key always names the same tournament, so a retry whose first try created
+            # it but died before storing the response finds it instead of making another.
             tournament_id = _derived_id(caller, idempotency_key)
-    if tournament_id is None:
-        tournament_id = (
-            "t_"
-            + hashlib.sha256(
-                msgspec.json.encode([caller, digest, dt.datetime.now(dt.UTC).isoformat()])
-            ).hexdigest()[:24]
-        )
-    config = _checked_config(data, tournament_id)
-    try:
-        tournament = await context.tournaments.create(config)
-    except DomainError as error:
-        if error.code != "DUPLICATE" or not idempotency_key:
-            raise
-        # A concurrent retry, or one whose first try created the tournament but died before
-        # storing the response: the same configuration is the same request.
-        tournament = await context.tournaments.tournament(config.tournament_id)
-        if tournament.config != config:
-            raise ApiError("IDEMPOTENCY_MISMATCH") from None
-    view = tournament_view(tournament)
-    if idempotency_key:
-        await context.ledger.store_api_response(
-            caller,
-            stored_key,
-            StoredResponse(digest, 201, msgspec.json.encode(view).decode()),
-        )
-    return Response(view, status_code=201)
+        if tournament_id is None:
+            tournament_id = (
+                "t_"
+                + hashlib.sha256(
+                    msgspec.json.encode([caller, digest, dt.datetime.now(dt.UTC).isoformat()])
+                ).hexdigest()[:24]
+            )
+        config = _checked_config(data, tournament_id)
+        try:
+            tournament = await context.tournaments.create(config)
+        except DomainError as error:
+            if error.code != "DUPLICATE" or not idempotency_key:
+                raise
+            # Created by an earlier try with this key: the same configuration is the same
+            # request.
+            tournament = await context.tournaments.tournament(config.tournament_id)
+            if tournament.config != config:
+                raise ApiError("IDEMPOTENCY_MISMATCH") from None
+        return tournament_view(tournament)
+
+    return await keyed(request, idempotency_key, "create_tournament", digest, run, 201)
 
 
 @get(
@@ -215,25 +204,34 @@ async def list_players(
     status_code=200,
     opt=scoped("tournaments:write"),
     security=API_KEY,
-    responses=error_responses(400, 401, 403, 404, 409, 422, 429),
+    responses=error_responses(400, 401, 403, 404, 409, 413, 422, 429),
 )
 async def register_player(
-    request: Request[Any, Any, Any], tournament_id: TournamentId, data: JSONBody[RegisterPlayer]
-) -> Registration:
+    request: Request[Any, Any, Any],
+    tournament_id: TournamentId,
+    data: JSONBody[RegisterPlayer],
+    idempotency_key: IdempotencyKey = None,
+) -> Response[Registration]:
     """Debit the buy-in from the player's cash, credit the starting chips; idempotent.
 
     A player unknown to the server is created with `name` and `currency` (default: the
-    tournament's currency).
+    tournament's currency). Without `X-Idempotency-Key` a repeat answers `already_registered`;
+    with it, a retry returns the first response byte for byte.
     """
-    registration = await context_of(request).tournaments.register(
-        tournament_id, data.player_id, data.name, data.currency
-    )
-    return Registration(
-        tournament_id=tournament_id,
-        player_id=data.player_id,
-        status="registered" if registration.created else "already_registered",
-        chips=registration.chips,
-    )
+
+    async def run() -> Registration:
+        registration = await context_of(request).tournaments.register(
+            tournament_id, data.player_id, data.name, data.currency
+        )
+        return Registration(
+            tournament_id=tournament_id,
+            player_id=data.player_id,
+            status="registered" if registration.created else "already_registered",
+            chips=registration.chips,
+        )
+
+    digest = request_hash([tournament_id, data])
+    return await keyed(request, idempotency_key, "register_player", digest, run)
 
 
 @delete(
@@ -242,16 +240,24 @@ async def register_player(
     status_code=200,
     opt=scoped("tournaments:write"),
     security=API_KEY,
-    responses=error_responses(400, 401, 403, 404, 409, 429),
+    responses=error_responses(400, 401, 403, 404, 409, 422, 429),
 )
 async def hop_off(
-    request: Request[Any, Any, Any], tournament_id: TournamentId, player_id: PlayerId
-) -> HopOff:
+    request: Request[Any, Any, Any],
+    tournament_id: TournamentId,
+    player_id: PlayerId,
+    idempotency_key: IdempotencyKey = None,
+) -> Response[HopOff]:
     """Leave the tournament. Refund: the whole buy-in before it starts; while a hop-on/hop-off
     tournament runs, the buy-in in proportion to the chips left (at most the buy-in). A running
     scheduled tournament cannot be left (409). Repeats return the stored response."""
-    response = await context_of(request).tournaments.hop_off(tournament_id, player_id)
-    return msgspec.json.decode(response, type=HopOff)
+
+    async def run() -> HopOff:
+        response = await context_of(request).tournaments.hop_off(tournament_id, player_id)
+        return msgspec.json.decode(response, type=HopOff)
+
+    digest = request_hash([tournament_id, player_id])
+    return await keyed(request, idempotency_key, "hop_off", digest, run)
 
 
 @get(
@@ -313,24 +319,34 @@ async def leaderboard(
     status_code=200,
     opt=scoped("results:write", "results"),
     security=API_KEY,
-    responses=error_responses(400, 401, 403, 404, 409, 422, 429),
+    responses=error_responses(400, 401, 403, 404, 409, 413, 422, 429),
 )
 async def push_result(
-    request: Request[Any, Any, Any], tournament_id: TournamentId, data: JSONBody[GameServerResult]
-) -> AppliedResult:
+    request: Request[Any, Any, Any],
+    tournament_id: TournamentId,
+    data: JSONBody[GameServerResult],
+    idempotency_key: IdempotencyKey = None,
+) -> Response[AppliedResult]:
     """Apply `score_delta` (added) or `score` (set) once per `result_id`; the room's members see
-    `leaderboard.updated`. A repeat with the same body returns the stored result."""
+    `leaderboard.updated`. A repeat with the same body returns the stored result (with
+    `replayed` true and the current rank); with `X-Idempotency-Key`, a retry returns the first
+    response byte for byte."""
     if (data.score_delta is None) == (data.score is None):
         raise ApiError("BAD_REQUEST", "send exactly one of score_delta and score", status=400)
-    applied = await context_of(request).tournaments.apply_result(
-        tournament_id,
-        data.result_id,
-        data.player_id,
-        score_delta=data.score_delta,
-        score=data.score,
-    )
-    stored = msgspec.json.decode(applied.response_json, type=AppliedResult)
-    return msgspec.structs.replace(stored, rank=applied.rank, replayed=applied.replayed)
+
+    async def run() -> AppliedResult:
+        applied = await context_of(request).tournaments.apply_result(
+            tournament_id,
+            data.result_id,
+            data.player_id,
+            score_delta=data.score_delta,
+            score=data.score,
+        )
+        stored = msgspec.json.decode(applied.response_json, type=AppliedResult)
+        return msgspec.structs.replace(stored, rank=applied.rank, replayed=applied.replayed)
+
+    digest = request_hash([tournament_id, data])
+    return await keyed(request, idempotency_key, "push_result", digest, run)
 
 
 @post(
@@ -339,19 +355,25 @@ async def push_result(
     status_code=200,
     opt=scoped("tournaments:write"),
     security=API_KEY,
-    responses=error_responses(400, 401, 403, 404, 409, 429),
+    responses=error_responses(400, 401, 403, 404, 409, 422, 429),
 )
 async def cancel_tournament(
     request: Request[Any, Any, Any],
     tournament_id: TournamentId,
     idempotency_key: IdempotencyKey = None,
-) -> ClosingView:
+) -> Response[ClosingView]:
     """Cancel a scheduled or running tournament: every registered player's buy-in goes back to
     their cash in one transaction, and the server seed is revealed. Cancelling is idempotent by
-    itself (a repeat, with or without the same `X-Idempotency-Key`, returns the same record); a
-    tournament that is completing or completed cannot be cancelled (409 TOURNAMENT_FINISHED)."""
-    response = await context_of(request).tournaments.cancel(tournament_id)
-    return msgspec.json.decode(response, type=ClosingView)
+    itself (a repeat returns the same record; with `X-Idempotency-Key`, the first response byte
+    for byte); a tournament that is completing or completed cannot be cancelled (409
+    TOURNAMENT_FINISHED)."""
+
+    async def run() -> ClosingView:
+        response = await context_of(request).tournaments.cancel(tournament_id)
+        return msgspec.json.decode(response, type=ClosingView)
+
+    digest = request_hash([tournament_id])
+    return await keyed(request, idempotency_key, "cancel_tournament", digest, run)
 
 
 @get(
