@@ -18,6 +18,20 @@
 # /app/var/pg (mount a named volume on /app/var to keep it); `--init` reaps its processes.
 # `docker stop` sends SIGTERM and the node drains for up to server.shutdown_grace_s (10 s), so
 # give it longer than Docker's default 10 s: `docker stop -t 20`.
+#
+# With ROOMSERVER_POSTGRES_DSN the node waits for its database at startup, retrying for up to
+# postgres.startup_retry_s (30 s), so it may start alongside the database.
+#
+# The internal side API (port 8766: tournaments, wallet callbacks, /health, /ready, /metrics)
+# listens on the container's loopback only, where the HEALTHCHECK below reaches it. To reach it
+# from other containers set ROOMSERVER_API_HOST=0.0.0.0 (config key api.host) and keep it on a
+# private network shared only with the Casino's internal services; never publish 8766 on a
+# public interface:
+#   docker network create casino-internal
+#   docker run --init -p 8765:8765 -e ROOMSERVER_API_HOST=0.0.0.0 --network casino-internal ...
+#   (for the Docker host alone: -e ROOMSERVER_API_HOST=0.0.0.0 -p 127.0.0.1:8766:8766)
+# The HEALTHCHECK asks the side API's /health; if api.port is not 8766, or the side API is off
+# (api.enabled = false), set HEALTHCHECK_URL or run with --no-healthcheck.
 
 FROM python:3.11-slim
 
@@ -37,5 +51,11 @@ RUN pip install . \
     && chown roomserver:roomserver var
 
 USER roomserver
+# The public WebSocket listener. The side API (8766) is deliberately not exposed: see above.
 EXPOSE 8765
+ENV HEALTHCHECK_URL=http://127.0.0.1:8766/health
+# Python's urllib, no proxy (the URL is local); any failure exits 1, which Docker counts as
+# unhealthy. The start period covers a first start that initialises the embedded PostgreSQL.
+HEALTHCHECK --interval=15s --timeout=5s --start-period=60s --retries=3 \
+    CMD ["python", "-c", "import os, urllib.request as r; r.build_opener(r.ProxyHandler({})).open(os.environ['HEALTHCHECK_URL'], timeout=4).close()"]
 CMD ["roomserver", "run"]

@@ -2,15 +2,20 @@
 
 import argparse
 import asyncio
+import importlib.metadata
 import logging
+import os
+import shlex
 import signal
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
-from roomserver.config import Config, ConfigError, check_startable, load_config
+from roomserver.config import ENV_OVERRIDES, Config, ConfigError, check_startable, load_config
 from roomserver.log_redaction import configure_logging
-from roomserver.node import running_node
+from roomserver.node import Node, running_node
 from roomserver.sandbox import sandbox_player
+from roomserver.startup import StartupError
 from roomserver.tokens import issue_token
 
 log = logging.getLogger("roomserver")
@@ -19,11 +24,17 @@ DEFAULT_CONFIG = Path("config.toml")
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of the console script and of `python -m roomserver`."""
+    """Entry point of the console script and of `python -m roomserver`.
+
+    Returns:
+        The exit status: 0 after a clean stop, 1 when the node cannot start (a port in use, the
+        database unreachable), 2 for a bad command line or configuration.
+    """
     parser = argparse.ArgumentParser(prog="roomserver", description=__doc__)
     parser.add_argument(
         "--config", type=Path, help="config file (default: ./config.toml if present)"
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {package_version()}")
     commands = parser.add_subparsers(dest="command")
     run = commands.add_parser("run", help="start a node (the default command)")
     run.add_argument("--sandbox", action="store_true", help="seed the demo tournament and players")
@@ -46,8 +57,64 @@ def main(argv: list[str] | None = None) -> int:
         print(f"roomserver: {exc}", file=sys.stderr)
         return 2
     configure_logging(config.log.level)
-    _run(config)
+    overrides = [variable for variable in ENV_OVERRIDES if variable in os.environ]
+    log.info(
+        "roomserver %s starting with config %s%s",
+        package_version(),
+        "built-in defaults" if path is None else path.resolve(),
+        f" (environment overrides: {', '.join(overrides)})" if overrides else "",
+    )
+    token_command = "roomserver token --player p_demo_1"
+    if args.config is not None:
+        token_command = (
+            f"roomserver --config {shlex.quote(str(args.config))} token --player p_demo_1"
+        )
+    try:
+        _run(config, lambda node: _announce(node, token_command))
+    except Exception as exc:
+        startup_error = _startup_error_in(exc)
+        if startup_error is None:
+            raise
+        print(f"roomserver: {startup_error}", file=sys.stderr)
+        return 1
     return 0
+
+
+def package_version() -> str:
+    """The installed package's version."""
+    try:
+        return importlib.metadata.version("roomserver")
+    except importlib.metadata.PackageNotFoundError:
+        return "0+unknown"
+
+
+def _startup_error_in(exc: BaseException) -> StartupError | None:
+    """The StartupError behind `exc`, which a task group may have wrapped, if there is one."""
+    if isinstance(exc, StartupError):
+        return exc
+    if isinstance(exc, BaseExceptionGroup):
+        for inner in exc.exceptions:
+            found = _startup_error_in(inner)
+            if found is not None:
+                return found
+    return None
+
+
+def _announce(node: Node, token_command: str) -> None:
+    """In sandbox mode, tell the user how to get in."""
+    if not node.config.sandbox.enabled:
+        return
+    server = node.config.server
+    host = "localhost" if server.host in ("0.0.0.0", "::", "") else server.host
+    log.info(
+        "sandbox mode: get a player token with `%s` (players p_demo_1 to p_demo_10), "
+        "then connect to ws://%s:%d%s with it (query parameter `token`, or the Authorization "
+        "header)",
+        token_command,
+        host,
+        node.hub.port,
+        server.path,
+    )
 
 
 def _print_token(config: Config, player_id: str, ttl_s: int | None) -> int:
@@ -68,21 +135,41 @@ def _print_token(config: Config, player_id: str, ttl_s: int | None) -> int:
     return 0
 
 
-def _run(config: Config) -> None:
+def _run(config: Config, on_ready: Callable[[Node], None]) -> None:
     try:
         import uvloop
     except ImportError:  # pragma: no cover - platforms without uvloop
-        asyncio.run(_serve(config))
+        asyncio.run(_serve(config, on_ready))
     else:
-        uvloop.run(_serve(config))
+        uvloop.run(_serve(config, on_ready))
 
 
-async def _serve(config: Config) -> None:
+async def _serve(config: Config, on_ready: Callable[[Node], None]) -> None:
     stop = asyncio.Event()
+    started = False
+    main_task = asyncio.current_task()
+    assert main_task is not None
+
+    def signalled() -> None:
+        # Before the node is up (waiting for its database, say) there is nothing to drain.
+        if started:
+            stop.set()
+        else:
+            main_task.cancel()
+
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, stop.set)
-    async with running_node(config):
-        await stop.wait()
-        log.info("shutting down: draining connections")
+        loop.add_signal_handler(signum, signalled)
+    try:
+        async with running_node(config) as node:
+            started = True
+            on_ready(node)
+            await stop.wait()
+            log.info("shutting down: draining connections")
+    except asyncio.CancelledError:
+        if started:
+            raise
+        main_task.uncancel()
+        log.info("stopped before the node was ready")
+        return
     log.info("stopped")

@@ -1,7 +1,7 @@
 """Node configuration: `config.toml` decoded into frozen, typed Structs.
 
-Only secrets and URLs may be overridden from the environment (`ROOMSERVER_*`). Unknown keys and
-bad values are refused with a message that names the key.
+Only secrets, URLs and the side API's bind address may be overridden from the environment
+(`ROOMSERVER_*`). Unknown keys and bad values are refused with a message that names the key.
 """
 
 import os
@@ -85,6 +85,11 @@ class PostgresConfig(_Section, frozen=True, forbid_unknown_fields=True, kw_only=
     pool_min_size: PositiveInt = 2
     pool_max_size: PositiveInt = 16
     command_timeout_s: Seconds = 10.0
+    # A node may start before its database (a deployment starting both at once): connecting is
+    # retried with backoff for up to `startup_retry_s` (0: one attempt), each attempt bounded
+    # by `connect_timeout_s`.
+    connect_timeout_s: Seconds = 10.0
+    startup_retry_s: Annotated[float, Meta(ge=0)] = 30.0
 
 
 class RedisConfig(_Section, frozen=True, forbid_unknown_fields=True, kw_only=True):
@@ -154,6 +159,19 @@ class ApiConfig(_Section, frozen=True, forbid_unknown_fields=True, kw_only=True)
     wallet_agents: tuple[WalletAgentConfig, ...] = ()
     signature_window_s: PositiveInt = 300
     rate_limits_per_min: RateLimitsPerMinute = RateLimitsPerMinute()
+    # A larger request body is refused with 413, one nested deeper with 400.
+    max_body_bytes: PositiveInt = 65536
+    max_json_depth: Annotated[int, Meta(ge=1, le=256)] = 32
+    # Request headers together (names and values) beyond this are refused with 431 and the error
+    # body; a request head beyond max_request_head_bytes is cut off by the HTTP server itself
+    # (431, empty body), before the application sees it.
+    max_header_bytes: PositiveInt = 16384
+    max_request_head_bytes: PositiveInt = 2097152
+    # A retry arriving while the first request with its X-Idempotency-Key is still running
+    # waits this long for the stored response (then 409 DUPLICATE, retryable); a request that
+    # died holding a key gives it up after the lease.
+    idempotency_wait_s: Seconds = 10.0
+    idempotency_lease_s: Seconds = 60.0
 
 
 class LifecycleConfig(_Section, frozen=True, forbid_unknown_fields=True, kw_only=True):
@@ -213,9 +231,11 @@ class Config(_Section, frozen=True, forbid_unknown_fields=True, kw_only=True):
     log: LogConfig = LogConfig()
 
 
-# Environment variable -> (section, key). Only secrets and URLs.
+# Environment variable -> (section, key). Only secrets, URLs and the side API's bind address
+# (a container publishes it only when told to).
 ENV_OVERRIDES: Final[Mapping[str, tuple[str, str]]] = {
     "ROOMSERVER_POSTGRES_DSN": ("postgres", "dsn"),
+    "ROOMSERVER_API_HOST": ("api", "host"),
     "ROOMSERVER_REDIS_URL": ("redis", "url"),
     "ROOMSERVER_JWT_SECRET": ("auth", "jwt_secret"),
     "ROOMSERVER_PUBLIC_URL": ("server", "public_url"),

@@ -4,6 +4,10 @@ The server binaries come from the ``pgserver`` package. Data lives in a director
 that survives restarts; the server listens only on a unix socket inside it.
 Running as root is supported: ``pgserver`` creates a ``pgserver`` system user
 that owns the data directory and runs the server.
+
+The server's own log is ``log`` inside the data directory; what ``pgserver``
+reports while setting it up (initdb's output above all) goes to a file beside
+it, ``<data dir>.log``, never to the console.
 """
 
 from __future__ import annotations
@@ -31,9 +35,21 @@ with warnings.catch_warnings():
     from pgserver._commands import POSTGRES_BIN_PATH
     from pgserver.postgres_server import PostgresServer
 
-__all__ = ["EmbeddedPostgres", "EmbeddedPostgresError", "start_embedded_postgres"]
+__all__ = [
+    "EmbeddedPostgres",
+    "EmbeddedPostgresError",
+    "setup_log_path",
+    "start_embedded_postgres",
+]
 
 _logger = logging.getLogger(__name__)
+
+# pgserver logs every command it runs, with its full output, at INFO. That is kept out of the
+# application's log: it goes to the setup log while a server starts (see _setup_output_to), and
+# is dropped otherwise (the NullHandler keeps logging's last-resort handler from printing it).
+_pgserver_logger = logging.getLogger("pgserver")
+_pgserver_logger.propagate = False
+_pgserver_logger.addHandler(logging.NullHandler())
 
 _DATABASE_NAME: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
 _SUPERUSER: Final = "postgres"
@@ -127,12 +143,19 @@ def start_embedded_postgres(data_dir: Path, database: str = "roomserver") -> Emb
             _release(server, data_dir)
             raise
     _logger.info(
-        "embedded PostgreSQL ready in %.1f s (data %s, pid %s)",
+        "embedded PostgreSQL ready in %.1f s (data %s, pid %s; logs in %s and %s)",
         time.monotonic() - started_at,
         data_dir,
         info.pid,
+        setup_log_path(data_dir),
+        data_dir / "log",
     )
     return EmbeddedPostgres(server, data_dir, _socket_dsn(info.socket_dir, info.port, database))
+
+
+def setup_log_path(data_dir: Path) -> Path:
+    """The file beside `data_dir` that receives initdb's and pg_ctl's output (`var/pg.log`)."""
+    return data_dir.with_name(f"{data_dir.name}.log")
 
 
 def _start_server(data_dir: Path) -> PostgresServer:
@@ -140,13 +163,14 @@ def _start_server(data_dir: Path) -> PostgresServer:
         try:
             data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
             _discard_stale_lock_files(data_dir)
-            # cleanup_mode=None: pgserver never stops the server by itself. With
-            # 'stop' it would do so from an atexit hook, outside our shutdown
-            # sequence, and skip it whenever a pid from a crashed earlier run is
-            # still in its handle list, leaving an orphan behind. stop() stops
-            # the server instead; an orphan left by a crash is reused by the
-            # next start. 'delete' would drop the data.
-            return PostgresServer(data_dir, cleanup_mode=None)
+            with _setup_output_to(setup_log_path(data_dir)):
+                # cleanup_mode=None: pgserver never stops the server by itself. With
+                # 'stop' it would do so from an atexit hook, outside our shutdown
+                # sequence, and skip it whenever a pid from a crashed earlier run is
+                # still in its handle list, leaving an orphan behind. stop() stops
+                # the server instead; an orphan left by a crash is reused by the
+                # next start. 'delete' would drop the data.
+                return PostgresServer(data_dir, cleanup_mode=None)
         except Exception as exc:
             details = "".join(f"\n{error}" for error in command_errors)
             raise EmbeddedPostgresError(
@@ -309,6 +333,22 @@ class _CommandErrors(logging.Handler):
         match = self._STDERR.search(record.getMessage())
         if match and match.group(1).strip():
             self.errors.append(match.group(1).strip())
+
+
+@contextlib.contextmanager
+def _setup_output_to(path: Path) -> Iterator[None]:
+    """Appends what pgserver logs, INFO and up, to `path` for the duration of the block."""
+    handler = logging.FileHandler(path, encoding="utf-8", delay=True)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    level = _pgserver_logger.level
+    _pgserver_logger.setLevel(logging.INFO)
+    _pgserver_logger.addHandler(handler)
+    try:
+        yield
+    finally:
+        _pgserver_logger.removeHandler(handler)
+        _pgserver_logger.setLevel(level)
+        handler.close()
 
 
 @contextlib.contextmanager

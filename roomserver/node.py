@@ -8,10 +8,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import asyncpg
+
 from api.server import start_side_api
 from roomserver.bus import LocalBus
 from roomserver.config import Config, EventsConfig
-from roomserver.embedded_postgres import EmbeddedPostgres, start_embedded_postgres
+from roomserver.embedded_postgres import (
+    EmbeddedPostgres,
+    EmbeddedPostgresError,
+    setup_log_path,
+    start_embedded_postgres,
+)
 from roomserver.event_sinks import JsonLinesSink, open_sqs_sink
 from roomserver.events import EventSink
 from roomserver.hub import Hub
@@ -23,6 +30,7 @@ from roomserver.rooms import RoomDirectory
 from roomserver.sandbox import seed_sandbox
 from roomserver.scheduler import TournamentScheduler
 from roomserver.spins import SpinService
+from roomserver.startup import StartupError, database_error, listen_error, wait_for_database
 from roomserver.tokens import TokenVerifier
 
 log = logging.getLogger(__name__)
@@ -41,22 +49,40 @@ class Node:
 
 @contextlib.asynccontextmanager
 async def running_node(config: Config) -> AsyncIterator[Node]:
-    """Start a node; leaving the block drains it (in-flight spins commit) and stops everything."""
+    """Start a node; leaving the block drains it (in-flight spins commit) and stops everything.
+
+    Raises:
+        StartupError: a listener cannot bind or the database cannot be reached (possibly inside
+            an ExceptionGroup).
+    """
     embedded: EmbeddedPostgres | None = None
     dsn = config.postgres.dsn
-    if not dsn:
-        embedded = await asyncio.to_thread(
-            start_embedded_postgres, Path(config.postgres.embedded_data_dir)
-        )
-        dsn = embedded.dsn
-        log.info("embedded PostgreSQL running with data in %s", config.postgres.embedded_data_dir)
-    try:
-        pool = await create_pool(
+    if dsn:
+        await wait_for_database(
             dsn,
-            min_size=config.postgres.pool_min_size,
-            max_size=config.postgres.pool_max_size,
-            timeout_s=config.postgres.command_timeout_s,
+            connect_timeout_s=config.postgres.connect_timeout_s,
+            retry_s=config.postgres.startup_retry_s,
         )
+    else:
+        data_dir = Path(config.postgres.embedded_data_dir)
+        try:
+            embedded = await asyncio.to_thread(start_embedded_postgres, data_dir)
+        except EmbeddedPostgresError as exc:
+            raise StartupError(
+                f"{str(exc).splitlines()[0]} (config key postgres.embedded_data_dir; details in "
+                f"{setup_log_path(data_dir)} and {data_dir / 'log'})"
+            ) from None
+        dsn = embedded.dsn
+    try:
+        try:
+            pool = await create_pool(
+                dsn,
+                min_size=config.postgres.pool_min_size,
+                max_size=config.postgres.pool_max_size,
+                timeout_s=config.postgres.command_timeout_s,
+            )
+        except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            raise database_error(exc, dsn) from None
         try:
             async with pool.acquire() as connection:
                 applied = await apply_migrations(connection)
@@ -77,7 +103,12 @@ async def running_node(config: Config) -> AsyncIterator[Node]:
                 hub = Hub(config, tokens, ledger, rooms, SpinService(ledger), spawn, metrics)
                 metrics.attach(hub, rooms)
                 scheduler = TournamentScheduler(ledger, rooms, tick_s=config.lifecycle.tick_s)
-                await hub.start()
+                try:
+                    await hub.start()
+                except OSError as exc:
+                    raise listen_error(
+                        exc, "server", config.server.host, config.server.port
+                    ) from None
                 background = [
                     tasks.create_task(hub.watch_slow_consumers()),
                     tasks.create_task(scheduler.run()),

@@ -10,6 +10,8 @@ import os
 import secrets
 import warnings
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Final
 
 import pytest
 import uvloop
@@ -42,6 +44,60 @@ def pytest_configure(config: pytest.Config) -> None:
         # still uses it, and silences the same warning around its own calls.
         warnings.simplefilter("ignore", DeprecationWarning)
         asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+
+
+CHECKOUT: Final = Path(__file__).resolve().parents[1]
+# What a node started from the checkout writes by default: the events file, the embedded
+# PostgreSQL's data and logs.
+CHECKOUT_VAR: Final = CHECKOUT / "var"
+
+FileState = tuple[int, int]  # size, mtime in ns
+
+
+def files_under(root: Path, skip: frozenset[Path] = frozenset()) -> dict[Path, FileState]:
+    """Every file below `root` with its size and mtime; directories in `skip` are not entered."""
+    files: dict[Path, FileState] = {}
+    for directory, subdirectories, names in os.walk(root):
+        subdirectories[:] = [d for d in subdirectories if Path(directory, d) not in skip]
+        for name in names:
+            path = Path(directory, name)
+            try:
+                stat = path.stat()
+            except OSError:  # removed while walking
+                continue
+            files[path] = (stat.st_size, stat.st_mtime_ns)
+    return files
+
+
+@pytest.fixture(scope="session", autouse=True)
+def checkout_untouched(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Tests run in a temporary directory and must leave the checkout's var/ as they found it.
+
+    The working directory is a fresh temporary one, so defaults relative to it (the events
+    file, the embedded data directory, ./config.toml) never reach the checkout. A test that
+    still writes under var/ (a subprocess started in the checkout, say) fails the session
+    here. A PostgreSQL data directory already in var/ (a sandbox node's) is not compared: its
+    server writes to it while it runs.
+    """
+    skip = frozenset(path.parent for path in CHECKOUT_VAR.glob("**/PG_VERSION"))
+    before = files_under(CHECKOUT_VAR, skip)
+    previous = Path.cwd()
+    os.chdir(tmp_path_factory.mktemp("cwd"))
+    try:
+        yield
+    finally:
+        os.chdir(previous)
+    after = files_under(CHECKOUT_VAR, skip)
+    changed = sorted(
+        str(path.relative_to(CHECKOUT))
+        for path in before.keys() | after.keys()
+        if before.get(path) != after.get(path)
+    )
+    if changed:
+        pytest.fail(
+            "tests wrote into the checkout (every test must write under a temporary "
+            f"directory): {', '.join(changed)}"
+        )
 
 
 @pytest.fixture(scope="session")

@@ -125,7 +125,9 @@ async def sandbox_process(
             str(config),
             "run",
             "--sandbox",
-            cwd=REPOSITORY,
+            # Relative paths the config leaves at their defaults resolve beside the config
+            # file, never in the checkout.
+            cwd=config.parent,
             env=env,
             stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.DEVNULL,

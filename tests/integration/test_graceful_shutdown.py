@@ -16,8 +16,6 @@ from protocol.messages import Error, ServerDraining, Spin, SpinResult
 from roomserver.ledger import Ledger
 from tests.integration.support import TEST_AUTH, create_tournament, join, token, unique
 
-REPO = Path(__file__).resolve().parents[2]
-
 
 def free_port() -> int:
     with socket.socket() as probe:
@@ -87,7 +85,8 @@ async def test_sigterm_lets_in_flight_spins_commit_and_reply(
         "--config",
         str(config),
         "run",
-        cwd=REPO,
+        # The node's relative defaults (its events file) land in the test's directory.
+        cwd=tmp_path,
         env=env,
         stdout=asyncio.subprocess.DEVNULL,
         stderr=asyncio.subprocess.PIPE,

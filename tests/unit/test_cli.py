@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import importlib.metadata
 import os
+import signal
+import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -16,13 +20,15 @@ from roomserver.config import Config, load_config
 
 REPO_ROOT = Path(__file__).parents[2]
 REPO_CONFIG = REPO_ROOT / "config.toml"
+SECRET = "a-cli-test-secret-that-is-long-enough-01234"
+DB_PASSWORD = "hunter2-never-print-me"
 
 
 @pytest.fixture(autouse=True)
 def no_node(monkeypatch: pytest.MonkeyPatch) -> None:
     """No test here may start a node, and the developer's environment must not leak in."""
 
-    def refuse(config: Config) -> None:
+    def refuse(*args: object) -> None:
         pytest.fail("the CLI tried to start a node")
 
     monkeypatch.setattr(cli, "_run", refuse)
@@ -166,3 +172,142 @@ def test_python_dash_m_prints_one_token(repo_config: Config) -> None:
     assert len(lines) == 1
     assert lines[0].count(".") == 2
     assert claims_of(lines[0], repo_config)["sub"] == "p_demo_1"
+
+
+def run_roomserver(
+    *argv: str, cwd: Path, timeout_s: float = 60.0
+) -> subprocess.CompletedProcess[str]:
+    """`python -m roomserver ARGV` in `cwd`, without the developer's ROOMSERVER_ variables."""
+    environ = {key: value for key, value in os.environ.items() if not key.startswith("ROOMSERVER_")}
+    return subprocess.run(
+        [sys.executable, "-m", "roomserver", *argv],
+        cwd=cwd,
+        env=environ,
+        capture_output=True,
+        text=True,
+        timeout=timeout_s,
+        check=False,
+    )
+
+
+def last_line(stderr: str) -> str:
+    """The error a failed command ends with; nothing on stderr may be a traceback."""
+    assert "Traceback" not in stderr, stderr
+    lines = stderr.strip().splitlines()
+    assert lines, "nothing on stderr"
+    return lines[-1]
+
+
+def closed_port() -> int:
+    """A loopback port nothing listens on (bound, never listened, then released)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def test_version_prints_the_package_version(tmp_path: Path) -> None:
+    completed = run_roomserver("--version", cwd=tmp_path)
+    assert completed.returncode == 0, completed.stderr
+    assert completed.stdout.strip() == f"roomserver {importlib.metadata.version('roomserver')}"
+
+
+def test_missing_config_file_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    absent = tmp_path / "absent.toml"
+    completed = run_roomserver("--config", str(absent), "run", cwd=tmp_path)
+    assert completed.returncode == 2
+    assert completed.stdout == ""
+    line = last_line(completed.stderr)
+    assert completed.stderr.strip() == line
+    assert line == f"roomserver: cannot read config file {absent}: No such file or directory"
+
+
+@pytest.mark.timeout(60)
+def test_unreachable_database_is_retried_then_named_without_its_password(tmp_path: Path) -> None:
+    port = closed_port()
+    config = tmp_path / "node.toml"
+    config.write_text(
+        f'[auth]\njwt_secret = "{SECRET}"\n'
+        "[postgres]\n"
+        f'dsn = "postgresql://roomserver:{DB_PASSWORD}@127.0.0.1:{port}/roomserver"\n'
+        "startup_retry_s = 1.5\nconnect_timeout_s = 1.0\n",
+        encoding="utf-8",
+    )
+    started = time.monotonic()
+    completed = run_roomserver("--config", str(config), "run", cwd=tmp_path)
+    elapsed = time.monotonic() - started
+    assert completed.returncode == 1, completed.stderr
+    assert DB_PASSWORD not in completed.stderr
+    line = last_line(completed.stderr)
+    assert line.startswith(f"roomserver: cannot reach PostgreSQL at 127.0.0.1:{port}: "), line
+    assert "connection refused" in line
+    assert "postgres.startup_retry_s" in line
+    # It kept trying for the configured time, with backoff, and no longer.
+    assert completed.stderr.count("retrying in") >= 2
+    assert 1.5 <= elapsed < 30
+
+
+def test_startup_retry_zero_tries_once(tmp_path: Path) -> None:
+    port = closed_port()
+    config = tmp_path / "node.toml"
+    config.write_text(
+        f'[auth]\njwt_secret = "{SECRET}"\n'
+        f'[postgres]\ndsn = "postgresql://u@127.0.0.1:{port}/db"\nstartup_retry_s = 0\n',
+        encoding="utf-8",
+    )
+    completed = run_roomserver("--config", str(config), "run", cwd=tmp_path)
+    assert completed.returncode == 1, completed.stderr
+    assert "retrying in" not in completed.stderr
+    assert "(1 attempt in 0 s;" in last_line(completed.stderr)
+
+
+@pytest.mark.timeout(60)
+def test_startup_log_names_built_in_defaults_and_sigterm_stops_a_waiting_node(
+    tmp_path: Path,
+) -> None:
+    # No ./config.toml and no --config: the defaults, the secret from the environment, and a
+    # database that does not answer, so the node waits for it until told to stop.
+    environ = {key: value for key, value in os.environ.items() if not key.startswith("ROOMSERVER_")}
+    environ["ROOMSERVER_JWT_SECRET"] = SECRET
+    environ["ROOMSERVER_POSTGRES_DSN"] = f"postgresql://u@127.0.0.1:{closed_port()}/db"
+    with subprocess.Popen(
+        [sys.executable, "-m", "roomserver", "run"],
+        cwd=tmp_path,
+        env=environ,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    ) as process:
+        try:
+            assert process.stderr is not None
+            first = process.stderr.readline()
+            assert "starting with config built-in defaults" in first
+            overrides = "(environment overrides: ROOMSERVER_POSTGRES_DSN, ROOMSERVER_JWT_SECRET)"
+            assert overrides in first
+            assert "retrying in" in process.stderr.readline()
+            process.send_signal(signal.SIGTERM)
+            rest = process.stderr.read()
+            assert process.wait(timeout=20) == 0
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+    assert "Traceback" not in rest
+    assert "stopped before the node was ready" in rest
+    assert SECRET not in first + rest
+
+
+def test_invalid_database_dsn_is_named_without_its_password(tmp_path: Path) -> None:
+    config = tmp_path / "node.toml"
+    config.write_text(
+        f'[auth]\njwt_secret = "{SECRET}"\n'
+        f'[postgres]\ndsn = "mysql://roomserver:{DB_PASSWORD}@db/roomserver"\n',
+        encoding="utf-8",
+    )
+    completed = run_roomserver("--config", str(config), "run", cwd=tmp_path)
+    assert completed.returncode == 1, completed.stderr
+    assert DB_PASSWORD not in completed.stderr
+    assert last_line(completed.stderr).startswith(
+        "roomserver: config key postgres.dsn: not a valid PostgreSQL DSN"
+    )

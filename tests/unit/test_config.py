@@ -229,3 +229,25 @@ def test_lists_become_tuples(tmp_path: Path) -> None:
 def test_non_table_sandbox_with_sandbox_flag_is_a_config_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="sandbox"):
         load_config(write(tmp_path, "sandbox = 5\n" + AUTH), environ={}, sandbox=True)
+
+
+def test_side_api_bind_address_from_environment() -> None:
+    # A container publishes the side API only when told to bind it beyond loopback.
+    environ = {"ROOMSERVER_JWT_SECRET": SECRET, "ROOMSERVER_API_HOST": "0.0.0.0"}
+    assert load_config(None, environ=environ).api.host == "0.0.0.0"
+    assert load_config(None, environ={"ROOMSERVER_JWT_SECRET": SECRET}).api.host == "127.0.0.1"
+
+
+def test_database_startup_retry_defaults_and_bounds(tmp_path: Path) -> None:
+    config = load_text(tmp_path, AUTH)
+    assert config.postgres.startup_retry_s == 30.0
+    assert config.postgres.connect_timeout_s == 10.0
+    assert load_text(tmp_path, "[postgres]\nstartup_retry_s = 0\n" + AUTH).postgres == (
+        msgspec.structs.replace(config.postgres, startup_retry_s=0.0)
+    )
+    assert "postgres.startup_retry_s" in config_error(
+        tmp_path, "[postgres]\nstartup_retry_s = -1\n" + AUTH
+    )
+    assert "postgres.connect_timeout_s" in config_error(
+        tmp_path, "[postgres]\nconnect_timeout_s = 0\n" + AUTH
+    )
