@@ -1,7 +1,8 @@
 """The public WebSocket listener: upgrade checks, per-connection dispatch, slow consumers, drain.
 
-Checks at the upgrade: path, capacity (503), token (401), Origin (403, by websockets). Each
-connection runs one read loop; spins run as tasks so a player's spins overlap in the ledger.
+Checks at the upgrade, cheapest first: path (404), Origin (403), capacity (503), exactly one
+valid token (401); a check that fails unexpectedly refuses (400), never a 500. Each connection
+runs one read loop; spins run as tasks so a player's spins overlap in the ledger.
 """
 
 import asyncio
@@ -89,7 +90,13 @@ class Hub:
         self._spawn = spawn
         self._server: Server | None = None
         self._port: int | None = None
-        self._pending_claims: dict[ServerConnection, PlayerClaims] = {}
+        # `None` stands for a request without an Origin header (a server-side client).
+        self._allowed_origins: frozenset[str | None] = frozenset(
+            [
+                *config.server.allowed_origins,
+                *([None] if config.server.allow_missing_origin else []),
+            ]
+        )
         self._sessions: set[Session] = set()
         self._known_players: set[str] = set()
         self._spins_in_flight = 0
@@ -127,6 +134,7 @@ class Hub:
             select_subprotocol=_select_subprotocol,
             compression="deflate" if server.compression else None,
             process_request=self._check_upgrade,
+            create_connection=_PlayerConnection,
             open_timeout=server.open_timeout_s,
             ping_interval=server.ping_interval_s,
             ping_timeout=server.ping_timeout_s,
@@ -140,19 +148,35 @@ class Hub:
     # ------------------------------------------------------------ upgrade
 
     def _check_upgrade(self, connection: ServerConnection, request: Request) -> Response | None:
+        """Accept (None) or refuse the upgrade; never raises, so never a 500."""
+        try:
+            return self._admit(connection, request)
+        except Exception:
+            # The request line and headers are not logged: they may carry the token.
+            log.exception("upgrade check failed; refused")
+            return connection.respond(HTTPStatus.BAD_REQUEST, "bad upgrade request\n")
+
+    def _admit(self, connection: ServerConnection, request: Request) -> Response | None:
+        """The upgrade checks, cheapest first. The verified claims travel on the connection
+        itself, so a refusal later in the handshake (websockets' own checks) leaves nothing
+        behind."""
+        assert isinstance(connection, _PlayerConnection)
         url = urllib.parse.urlsplit(request.path)
         if url.path != self._config.server.path:
             return connection.respond(HTTPStatus.NOT_FOUND, "not found\n")
+        origins = request.headers.get_all("Origin")
+        if len(origins) > 1:
+            return connection.respond(HTTPStatus.BAD_REQUEST, "more than one Origin header\n")
+        if (origins[0] if origins else None) not in self._allowed_origins:
+            return connection.respond(HTTPStatus.FORBIDDEN, "origin not allowed\n")
         if self._draining or len(self._sessions) >= self._config.server.max_connections:
             return connection.respond(HTTPStatus.SERVICE_UNAVAILABLE, "try another node\n")
-        token = _token_of(request.headers, url.query)
-        if token is None:
-            return connection.respond(HTTPStatus.UNAUTHORIZED, "missing token\n")
         try:
+            token = _credential_of(request.headers, url.query)
             claims = self._verifier.verify(token, now=time.time())
         except TokenRejected as exc:
             return connection.respond(HTTPStatus.UNAUTHORIZED, f"{exc}\n")
-        self._pending_claims[connection] = claims
+        connection.claims = claims
         send_buffer = self._config.server.socket_send_buffer_bytes
         if send_buffer:
             sock = connection.transport.get_extra_info("socket")
@@ -163,7 +187,11 @@ class Hub:
     # ------------------------------------------------------------ connection
 
     async def _serve_connection(self, ws: ServerConnection) -> None:
-        claims = self._pending_claims.pop(ws)
+        claims = ws.claims if isinstance(ws, _PlayerConnection) else None
+        if claims is None:
+            # Only a connection whose token was verified at the upgrade gets here.
+            await ws.close(CloseCode.INTERNAL_ERROR, "not authenticated")
+            return
         limits = self._config.rate_limit
         session = Session(
             ws,
@@ -187,8 +215,14 @@ class Hub:
         )
         reality_checks = self._schedule_reality_checks(session)
         try:
+            if await self._refuse_self_excluded(session):
+                # Read nothing more; the handler returns once the 4003 close is done.
+                await ws.wait_closed()
+                return
             while True:
-                data = await ws.recv(decode=False)
+                # Text frames arrive as str, their UTF-8 checked by websockets (invalid UTF-8
+                # closes 1007); binary frames as bytes.
+                data = await ws.recv()
                 await self._on_frame(session, data)
         except ConnectionClosed:
             pass
@@ -203,6 +237,38 @@ class Hub:
             )
             for membership in list(session.memberships.values()):
                 await self._leave(session, membership, None, reply=False)
+
+    async def _refuse_self_excluded(self, session: Session) -> bool:
+        """Close a player whose per-player self-exclusion flag is set with 4003, right after
+        the connection opened; True when it did.
+
+        The session is already listed in `_sessions` when the flag is read, so a flag set
+        concurrently is seen either here or by `close_self_excluded`, never by neither. (The
+        token's own `rg.self_excluded` claim is refused at every buy-in and spin.)
+        """
+        try:
+            settings = await self._ledger.rg_settings(session.player_id)
+        except Exception:
+            log.exception("could not read the RG settings of %s", session.player_id)
+            session.close(CloseCode.INTERNAL_ERROR, "internal error")
+            return True
+        if settings is not None and settings.self_excluded:
+            session.close(CloseCode.FORBIDDEN, "self-excluded")
+            return True
+        return False
+
+    def close_self_excluded(self, player_id: str) -> int:
+        """Close every open connection of a player who was just self-excluded, with 4003.
+
+        Returns:
+            How many connections were closed.
+        """
+        closed = 0
+        for session in list(self._sessions):
+            if session.player_id == player_id and not session.closing:
+                session.close(CloseCode.FORBIDDEN, "self-excluded")
+                closed += 1
+        return closed
 
     def _schedule_reality_checks(self, session: Session) -> "_RealityChecks | None":
         interval = self._config.rg.reality_check_interval_s
@@ -249,13 +315,16 @@ class Hub:
         elif code == CloseCode.POLICY_VIOLATION:
             self.stats.rate_limit_closes += 1
 
-    async def _on_frame(self, session: Session, data: bytes) -> None:
+    async def _on_frame(self, session: Session, data: str | bytes) -> None:
         now = time.time()
         verdict = session.rate_limit.check(time.monotonic())
         if verdict is None:
             session.close(CloseCode.POLICY_VIOLATION, "message rate limit exceeded")
             return
         try:
+            if isinstance(data, bytes):
+                # A binary frame holding UTF-8 JSON is read like a text frame.
+                data = _utf8_text(data)
             message = decode_client(data)
         except DecodeFailure as failure:
             session.send(self._error_frame(failure, rid=failure.rid, room=None, now_s=now))
@@ -328,6 +397,9 @@ class Hub:
             raise
         if not was_member:
             await self._report_presence("room.player.connected", session, room.room_id)
+        if status == REGISTERED:
+            # Joining bought the player in: the buy-in left their cash, chips arrived.
+            await self._rooms.push_chips(room.room_id, claims.player_id, chips or 0)
 
     # ------------------------------------------------------------ spins
 
@@ -447,14 +519,57 @@ def _membership(session: Session, room_id: str) -> Membership:
     return membership
 
 
-def _token_of(headers: Headers, query: str) -> str | None:
-    authorization = headers.get("Authorization")
-    if authorization:
-        scheme, _, value = authorization.partition(" ")
-        if scheme.lower() == "bearer" and value.strip():
-            return value.strip()
-    values = urllib.parse.parse_qs(query).get("token")
-    return values[0] if values else None
+def _credential_of(headers: Headers, query: str) -> str:
+    """The one token presented: `Authorization: Bearer` or `?token=`, never both nor two.
+
+    Another Authorization scheme (Basic credentials a browser replays for a proxy in front)
+    is not a player credential and is ignored.
+
+    Raises:
+        TokenRejected: no token, or more than one (even the same token twice: a request
+            naming two players must not connect as either).
+    """
+    bearers = [
+        value.strip()
+        for scheme, _, value in (
+            header.partition(" ") for header in headers.get_all("Authorization")
+        )
+        if scheme.lower() == "bearer"
+    ]
+    in_query = urllib.parse.parse_qs(query, keep_blank_values=True).get("token", [])
+    if len(bearers) + len(in_query) > 1:
+        raise TokenRejected(
+            "ambiguous credentials: present exactly one token, "
+            "in the Authorization header or in ?token="
+        )
+    credential = (bearers or in_query or [""])[0].strip()
+    if not credential:
+        raise TokenRejected("missing token")
+    return credential
+
+
+class _PlayerConnection(ServerConnection):
+    """A connection that carries the claims verified at its upgrade, for its handler.
+
+    Kept on the connection rather than in a table of the hub, so an upgrade refused after the
+    token check (Origin, handshake headers, shutdown) frees them with the connection.
+    """
+
+    claims: PlayerClaims | None = None
+
+
+def _utf8_text(data: bytes) -> str:
+    """A binary frame's bytes as text.
+
+    Raises:
+        DecodeFailure: `BAD_MESSAGE` when they are not UTF-8.
+    """
+    try:
+        return data.decode()
+    except UnicodeDecodeError:
+        raise DecodeFailure(
+            ErrorCode.BAD_MESSAGE, "a binary frame must hold UTF-8 JSON", "$", None
+        ) from None
 
 
 def _select_subprotocol(

@@ -10,12 +10,15 @@ import datetime as dt
 import logging
 import time
 from collections import deque
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Final
 
 from protocol.codec import encode, format_ts
 from protocol.codes import CloseCode
 from protocol.messages import (
+    Balance,
+    BalancePayload,
     LeaderboardEntry,
     LeaderboardUpdated,
     LeaderboardUpdatedPayload,
@@ -91,12 +94,20 @@ class _Lifecycle:
     )
 
 
+@dataclass(slots=True)
+class _Balances:
+    balances: Mapping[str, int]
+    done: asyncio.Future[None] = field(
+        default_factory=lambda: asyncio.get_running_loop().create_future()
+    )
+
+
 class _Flush:
     """The leaderboard tick is due."""
 
 
 _FLUSH: Final = _Flush()
-_Command = _Join | _Leave | _Score | _Unregister | _Lifecycle | _Flush
+_Command = _Join | _Leave | _Score | _Unregister | _Lifecycle | _Balances | _Flush
 
 
 def _iso(moment: dt.datetime | None) -> str | None:
@@ -133,9 +144,11 @@ class Room:
         # microseconds (below 2**53 until the year 2255, so safe in JavaScript).
         self._seq = time.time_ns() // 1000
         self._history: deque[tuple[int, bytes]] = deque(maxlen=config.history_size)
-        self._previous_top: dict[str, int] = {
-            entry[0]: entry[3] for entry in self._leaderboard.top(self._size)
-        }
+        top = self._leaderboard.top(self._size)
+        self._previous_top: dict[str, int] = {entry[0]: entry[3] for entry in top}
+        # The entries of the last `leaderboard.updated`: a tick whose entries and ranks equal
+        # them has nothing to say and pushes nothing.
+        self._previous_entries = top
         self._leaderboard_dirty = False
         self._presence_dirty = False
         self._online_at_last_push = 0
@@ -201,6 +214,18 @@ class Room:
         await self._inbox.put(command)
         await command.done
 
+    async def send_balances(self, balances: Mapping[str, int]) -> None:
+        """Send each listed player connected here a `balance` frame in the room's currency.
+
+        A direct frame (no `seq`, no `rid`), queued behind the room's earlier frames, so a prize
+        or refund balance follows the `room.tournament.completed` that announced it. Players
+        not connected to the room on this node are skipped. Which balance it is (chips or cash)
+        is the caller's choice; see `RoomDirectory.push_chips` and `RoomDirectory.push_cash`.
+        """
+        command = _Balances(balances)
+        await self._inbox.put(command)
+        await command.done
+
     # ------------------------------------------------------------ the actor
 
     async def run(self) -> None:
@@ -244,6 +269,9 @@ class Room:
                 self._config_payload = _room_config(command.tournament)
                 self._broadcast(command.announcement)
                 command.done.set_result(None)
+            case _Balances():
+                self._on_balances(command)
+                command.done.set_result(None)
             case _Flush():
                 self._flush()
 
@@ -254,6 +282,15 @@ class Room:
             self._leaderboard_dirty = True
             self._schedule_flush()
         command.done.set_result(self._leaderboard.rank(command.player_id))
+
+    def _on_balances(self, command: _Balances) -> None:
+        ts = format_ts(time.time())
+        currency = self.tournament.config.currency
+        for player_id, balance in command.balances.items():
+            session = self._members.get(player_id)
+            if session is not None:
+                payload = BalancePayload(balance=balance, currency=currency)
+                session.send(encode(Balance(room=self.room_id, ts=ts, payload=payload)))
 
     def _on_join(self, command: _Join) -> None:
         session = command.session
@@ -386,13 +423,19 @@ class Room:
                     if rank is not None:
                         changed.append(RankChange(player_id, previous_rank, rank))
             self._previous_top = current
-            self._broadcast(
-                LeaderboardUpdated(
-                    room=self.room_id,
-                    ts=format_ts(now),
-                    payload=LeaderboardUpdatedPayload(entries=self._entries(top), changed=changed),
+            # A change below the top N, or one that moved nobody (a losing spin, a tie's time),
+            # leaves what members see as it was: no frame.
+            if changed or top != self._previous_entries:
+                self._previous_entries = top
+                self._broadcast(
+                    LeaderboardUpdated(
+                        room=self.room_id,
+                        ts=format_ts(now),
+                        payload=LeaderboardUpdatedPayload(
+                            entries=self._entries(top), changed=changed
+                        ),
+                    )
                 )
-            )
         if self._presence_dirty:
             self._presence_dirty = False
             online = len(self._members)

@@ -1,13 +1,16 @@
 """The rooms open on this node: opened on first join, one actor task each."""
 
 import asyncio
-from collections.abc import Callable, Coroutine
+import logging
+from collections.abc import Callable, Coroutine, Iterable
 from typing import Any
 
 from roomserver.bus import RoomBus
 from roomserver.config import RoomsConfig
 from roomserver.ledger import Ledger
 from roomserver.room import Room
+
+log = logging.getLogger(__name__)
 
 
 class RoomDirectory:
@@ -63,6 +66,40 @@ class RoomDirectory:
             raise
         finally:
             del self._opening[room_id]
+
+    async def push_chips(self, room_id: str, player_id: str, chips: int) -> None:
+        """Push the player's chips in the room after a registration credited them.
+
+        `balance` frames pushed outside a player's own requests carry the balance that just
+        changed: after a registration (buy-in debited, starting chips credited) the chips in the
+        room, as `balance.get` answers; after a refund or a prize, the cash (see `push_cash`).
+        Only the player's connection to the room on this node gets it, if there is one.
+        """
+        room = self._rooms.get(room_id)
+        if room is not None and room.is_member(player_id):
+            await room.send_balances({player_id: chips})
+
+    async def push_cash(self, room_id: str, player_ids: Iterable[str]) -> None:
+        """Push each player's cash balance in the tournament's currency, in the tournament's room,
+        after a refund (hop-off, cancellation) or a prize paid it.
+
+        The chips of a closed tournament or of a player who hopped off are gone; what changed is
+        the cash the buy-in came from, so that is the balance the frame carries. Only players
+        connected to the room on this node get it (read from the ledger after the payment
+        committed). A notice: failing to send it never fails the payment that committed.
+        """
+        room = self._rooms.get(room_id)
+        if room is None:
+            return
+        connected = [player_id for player_id in player_ids if room.is_member(player_id)]
+        if not connected:
+            return
+        try:
+            balances = await self._ledger.cash_balances(connected, room.tournament.config.currency)
+        except Exception:
+            log.exception("room %s: could not read balances to push", room_id)
+            return
+        await room.send_balances(balances)
 
     def stop(self) -> None:
         """Cancel every room task (at shutdown, once no connection is left)."""

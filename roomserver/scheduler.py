@@ -49,6 +49,13 @@ class ClosingStanding(msgspec.Struct, frozen=True):
     prize: int
 
 
+class ClosingRefund(msgspec.Struct, frozen=True):
+    """A buy-in refunded by a cancellation, as `cancel_tournament` records it."""
+
+    player_id: str
+    amount: int
+
+
 class Closing(msgspec.Struct, frozen=True):
     """How a tournament ended, as recorded (tournament_closings.response)."""
 
@@ -57,6 +64,13 @@ class Closing(msgspec.Struct, frozen=True):
     currency: str
     server_seed: str
     standings: list[ClosingStanding] = []
+    refunds: list[ClosingRefund] = []
+
+    def paid_players(self) -> list[str]:
+        """The players whose cash the closing credited: prize winners, or refunded buy-ins."""
+        return [s.player_id for s in self.standings if s.prize > 0] + [
+            r.player_id for r in self.refunds if r.amount > 0
+        ]
 
 
 _closing_decoder: Final = msgspec.json.Decoder(Closing)
@@ -166,7 +180,12 @@ class TournamentScheduler:
         await self._announce(tournament_id, started)
 
     async def _announce_closing(self, tournament_id: str, response_json: str) -> None:
+        """Announce the closing, then push each paid player connected here their new cash
+        balance (after the announcement, which says why it changed)."""
         await self._announce(tournament_id, lambda _: closing_announcement(response_json))
+        paid = _closing_decoder.decode(response_json).paid_players()
+        if paid:
+            await self._rooms.push_cash(tournament_id, paid)
 
     async def _announce(
         self, tournament_id: str, announcement: Callable[[Tournament], ServerMessage]

@@ -116,6 +116,9 @@ class TournamentService:
     ) -> Registration:
         """Register a player (buy-in debited, starting chips credited); idempotent.
 
+        A player connected to the room here is pushed a `balance` frame with the new chips (a
+        repeat moves nothing and pushes nothing).
+
         Raises:
             DomainError: the ledger's refusal code.
         """
@@ -129,18 +132,26 @@ class TournamentService:
         if status not in (REGISTERED, ALREADY_REGISTERED):
             raise DomainError(status)
         assert chips is not None
+        if status == REGISTERED:
+            await self._rooms.push_chips(tournament_id, player_id, chips)
         return Registration(chips, created=status == REGISTERED)
 
     async def hop_off(self, tournament_id: str, player_id: str) -> str:
         """Unregister with the refund the rules give; returns the (stored) response.
 
+        A player connected to the room here is pushed a `balance` frame with their cash after
+        the refund (a repeat moves nothing and pushes nothing).
+
         Raises:
             DomainError: the ledger's refusal code.
         """
-        response = (await self._ledger.hop_off(tournament_id, player_id)).accepted()
+        reply = await self._ledger.hop_off(tournament_id, player_id)
+        response = reply.accepted()
         room = self._rooms.get(tournament_id)
         if room is not None:
             await room.unregister(player_id)
+        if reply.status == "OK":
+            await self._rooms.push_cash(tournament_id, [player_id])
         return response
 
     async def apply_result(

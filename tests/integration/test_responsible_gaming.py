@@ -13,11 +13,11 @@ import httpx
 import msgspec
 
 from loadtest.client import RoomClient
-from protocol.codes import ErrorCode
+from protocol.codes import CloseCode, ErrorCode
 from protocol.messages import Error, Ping, Pong, RealityCheck, RoomJoin, Spin, SpinResult
 from roomserver import slot_game
 from roomserver.config import Config, RgConfig
-from roomserver.ledger import Ledger
+from roomserver.ledger import Ledger, RgSettings
 from roomserver.node import Node
 from tests.integration.api_support import (
     AGENT_ID,
@@ -237,21 +237,28 @@ async def test_a_self_excluded_token_spins_nothing_and_writes_nothing(
 # ---------------------------------------------------------------- 2. self-exclusion by the API
 
 
-async def test_the_per_player_flag_blocks_a_connected_player_until_cleared(
+async def test_the_per_player_flag_closes_and_blocks_a_connected_player_until_cleared(
     start_node: NodeStarter, base_config: Config, ledger: Ledger
 ) -> None:
     tournament = await create_tournament(ledger)
     room, player = tournament.config.tournament_id, unique("p")
-    async with (
-        api_node(start_node, base_config) as (node, api),
-        await RoomClient.connect(ws_url(node), token(player, loss_limit=50_000)) as client,
-    ):
-        await join(client, room)
-        first_key = unique("k")
-        first = admitted(await spin(client, room, 100, key=first_key))
-        assert await net_loss(ledger, player) == 100 - first.payload.win
+    player_token = token(player, loss_limit=50_000)
+    async with api_node(start_node, base_config) as (node, api):
+        async with await RoomClient.connect(ws_url(node), player_token) as client:
+            await join(client, room)
+            first_key = unique("k")
+            first = admitted(await spin(client, room, 100, key=first_key))
+            assert await net_loss(ledger, player) == 100 - first.payload.win
 
-        view = await put_rg(api, player, self_excluded=True)
+            # Set through this node's side API: the connection is closed, do not reconnect.
+            view = await put_rg(api, player, self_excluded=True)
+            await client.until_closed(timeout_s=5)
+            assert client.close_code == CloseCode.FORBIDDEN
+        # Connecting again is closed as soon as the connection opens.
+        async with await RoomClient.connect(ws_url(node), player_token) as client:
+            assert await client.until_closed(timeout_s=5) == []
+            assert client.close_code == CloseCode.FORBIDDEN
+
         got = await api.get(rg_path(player), headers=admin_headers())
         assert got.status_code == 200, got.text
         assert got.json() == view
@@ -262,15 +269,6 @@ async def test_the_per_player_flag_blocks_a_connected_player_until_cleared(
             rg_path(player), json={"self_excluded": False}, headers=admin_headers(READER_KEY)
         )
         assert_error(refused, 403, "FORBIDDEN")
-
-        before = await footprint(ledger, player)
-        assert_blocked(await spin(client, room, 100), room)
-        assert_blocked(await spin(client, room, 10), room)
-        # A retry of a spin made before the block gets its stored result (no new debit).
-        retried = admitted(await spin(client, room, 100, key=first_key))
-        assert retried.payload.spin_id == first.payload.spin_id
-        assert await footprint(ledger, player) == before
-        assert await ledger.chips_balance(room, player) == 100_000 - 100 + first.payload.win
 
         # Unknown players and bad bodies.
         nobody = unique("nobody")
@@ -299,12 +297,27 @@ async def test_the_per_player_flag_blocks_a_connected_player_until_cleared(
         # The refused bodies changed nothing: the player is still excluded.
         still = await api.get(rg_path(player), headers=admin_headers())
         assert still.json() == view
-        assert_blocked(await spin(client, room, 10), room)
-        assert await footprint(ledger, player) == before
 
-        # Clearing the flag lets the same connection play again.
+        # Cleared, the player connects again. A flag set where this node's connections are not
+        # reached (another node's side API; here, straight in the database) still blocks every
+        # debit in the spin transaction.
         await put_rg(api, player, self_excluded=False)
-        again = admitted(await spin(client, room, 100))
+        async with await RoomClient.connect(ws_url(node), player_token) as client:
+            await join(client, room)
+            await settled(client)
+            await ledger.set_rg_settings(RgSettings(player, True, None, None))
+            before = await footprint(ledger, player)
+            assert_blocked(await spin(client, room, 100), room)
+            assert_blocked(await spin(client, room, 10), room)
+            # A retry of a spin made before the block gets its stored result (no new debit).
+            retried = admitted(await spin(client, room, 100, key=first_key))
+            assert retried.payload.spin_id == first.payload.spin_id
+            assert await footprint(ledger, player) == before
+            assert await ledger.chips_balance(room, player) == 100_000 - 100 + first.payload.win
+
+            # Clearing the flag lets the same connection play again.
+            await put_rg(api, player, self_excluded=False)
+            again = admitted(await spin(client, room, 100))
     assert len(await fetch_spins(ledger, room, player)) == 2
     assert await ledger.chips_balance(room, player) == (
         100_000 - 200 + first.payload.win + again.payload.win

@@ -11,6 +11,7 @@ from protocol.messages import (
     Spin,
     SpinResult,
 )
+from roomserver import slot_game
 from roomserver.config import Config, RoomsConfig
 from roomserver.ledger import Ledger
 from tests.integration.conftest import NodeStarter
@@ -20,8 +21,16 @@ from tests.integration.support import create_tournament, join, token, unique, ws
 async def test_reconnect_with_since_seq_replays_missed_frames_in_order(
     start_node: NodeStarter, ledger: Ledger
 ) -> None:
-    room = (await create_tournament(ledger)).config.tournament_id
+    tournament = await create_tournament(ledger)
+    room = tournament.config.tournament_id
     watcher_id, player_id = unique("w"), unique("p")
+    # The first spin wins, so the room surely pushes a leaderboard (a spin that changes no
+    # standing pushes none).
+    winning = next(
+        seed
+        for seed in (f"w{n}" for n in range(100_000))
+        if slot_game.play(tournament.server_seed, seed, 0).multiplier > 0
+    )
     async with (
         start_node() as node,
         await RoomClient.connect(ws_url(node), token(player_id)) as player,
@@ -32,7 +41,10 @@ async def test_reconnect_with_since_seq_replays_missed_frames_in_order(
             last_seen = snapshot.payload.seq
         # While the watcher is away the room moves on.
         for n in range(3):
-            await player.send(Spin(room=room, stake=10, idempotency_key=unique("k"), rid=str(n)))
+            seed = winning if n == 0 else None
+            await player.send(
+                Spin(room=room, stake=10, idempotency_key=unique("k"), client_seed=seed, rid=str(n))
+            )
             await player.recv_type(SpinResult, rid=str(n))
         live = await player.collect([LeaderboardUpdated], duration_s=0.6)
         assert live

@@ -15,6 +15,7 @@ from protocol.messages import (
     Spin,
     SpinResult,
 )
+from roomserver import slot_game
 from roomserver.ledger import Ledger
 from tests.integration.conftest import NodeStarter
 from tests.integration.support import create_tournament, fetch_spins, join, token, unique, ws_url
@@ -36,9 +37,21 @@ async def test_three_members_see_the_leaderboard_move_with_increasing_seq(
             assert snapshot.payload.status == "running"
             assert snapshot.payload.you.balance == 100_000
             assert snapshot.payload.config.currency == "EUR"
+        # Every first spin wins: a spin that changes no standing pushes no leaderboard frame.
+        winning = next(
+            seed
+            for seed in (f"w{n}" for n in range(100_000))
+            if slot_game.play(tournament.server_seed, seed, 0).multiplier > 0
+        )
         for index, client in enumerate(clients):
             await client.send(
-                Spin(room=room, stake=100 * (index + 1), idempotency_key=unique("k"), rid="s")
+                Spin(
+                    room=room,
+                    stake=100 * (index + 1),
+                    idempotency_key=unique("k"),
+                    client_seed=winning,
+                    rid="s",
+                )
             )
             result = await client.recv_type(SpinResult, rid="s")
             assert result.payload.stake == 100 * (index + 1)

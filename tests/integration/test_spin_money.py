@@ -3,7 +3,7 @@
 import asyncio
 
 from loadtest.client import RoomClient
-from protocol.codes import ErrorCode
+from protocol.codes import CloseCode, ErrorCode
 from protocol.messages import Error, RoomJoin, Spin, SpinResult
 from roomserver import slot_game
 from roomserver.ledger import Ledger
@@ -169,29 +169,32 @@ async def test_spin_checks_run_in_protocol_order_and_write_nothing(
                 await refusal(client, Spin(room=run_id, stake=60, idempotency_key="e", rid="5"))
                 == ErrorCode.INSUFFICIENT_FUNDS
             )
-        # Self-exclusion from the token claim, and from the player's record.
-        for who, claim in [(unique("p"), True), (excluded, False)]:
-            async with await RoomClient.connect(
-                ws_url(node), token(who, self_excluded=claim)
-            ) as client:
-                await join(client, run_id)
-                assert (
-                    await refusal(
-                        client, Spin(room=run_id, stake=10_001, idempotency_key="f", rid="6")
-                    )
-                    == ErrorCode.STAKE_OUT_OF_RANGE
-                )
-                # RG is checked before funds: 60 is more than the 50 chips.
-                assert (
-                    await refusal(client, Spin(room=run_id, stake=60, idempotency_key="g", rid="7"))
-                    == ErrorCode.RG_BLOCKED
-                )
-                assert (
-                    await refusal(client, Spin(room=run_id, stake=10, idempotency_key="h", rid="8"))
-                    == ErrorCode.RG_BLOCKED
-                )
-            assert await fetch_spins(ledger, run_id, who) == []
-            assert await ledger.chips_balance(run_id, who) == 50
+        # Self-exclusion from the player's record closes the connection as it opens (4003).
+        async with await RoomClient.connect(ws_url(node), token(excluded)) as client:
+            assert await client.until_closed() == []
+            assert client.close_code == CloseCode.FORBIDDEN
+        assert await ledger.chips_balance(run_id, excluded) is None
+        # Self-exclusion from the token claim.
+        claimed = unique("p")
+        async with await RoomClient.connect(
+            ws_url(node), token(claimed, self_excluded=True)
+        ) as client:
+            await join(client, run_id)
+            assert (
+                await refusal(client, Spin(room=run_id, stake=10_001, idempotency_key="f", rid="6"))
+                == ErrorCode.STAKE_OUT_OF_RANGE
+            )
+            # RG is checked before funds: 60 is more than the 50 chips.
+            assert (
+                await refusal(client, Spin(room=run_id, stake=60, idempotency_key="g", rid="7"))
+                == ErrorCode.RG_BLOCKED
+            )
+            assert (
+                await refusal(client, Spin(room=run_id, stake=10, idempotency_key="h", rid="8"))
+                == ErrorCode.RG_BLOCKED
+            )
+        assert await fetch_spins(ledger, run_id, claimed) == []
+        assert await ledger.chips_balance(run_id, claimed) == 50
     assert await fetch_spins(ledger, run_id, player) == []
     assert await ledger.chips_balance(run_id, player) == 50
     assert await fetch_spins(ledger, sched_id, player) == []
