@@ -24,13 +24,13 @@ from roomserver.events import EventSink
 from roomserver.hub import Hub
 from roomserver.ledger import Ledger, create_pool
 from roomserver.metrics import NodeMetrics
-from roomserver.migrations import apply_migrations
 from roomserver.outbox_relay import OutboxRelay
 from roomserver.rooms import RoomDirectory
 from roomserver.sandbox import seed_sandbox
 from roomserver.scheduler import TournamentScheduler
 from roomserver.spins import SpinService
 from roomserver.startup import StartupError, database_error, listen_error, wait_for_database
+from roomserver.store.migrate import migrate
 from roomserver.tokens import TokenVerifier
 
 log = logging.getLogger(__name__)
@@ -85,9 +85,11 @@ async def running_node(config: Config) -> AsyncIterator[Node]:
             raise database_error(exc, dsn) from None
         try:
             async with pool.acquire() as connection:
-                applied = await apply_migrations(connection)
-            if applied:
-                log.info("applied migrations %s", applied)
+                run = await migrate(connection)
+            if run.versions:
+                log.info("applied schema migrations %s", run.versions)
+            if run.functions:
+                log.info("defined database functions %s", ", ".join(run.functions))
             ledger = Ledger(pool)
             if config.sandbox.enabled:
                 await seed_sandbox(ledger)

@@ -20,7 +20,7 @@ from roomserver.config import (
     ServerConfig,
 )
 from roomserver.ledger import Ledger, create_pool
-from roomserver.migrations import apply_migrations
+from roomserver.store.migrate import apply_migrations
 from roomserver.node import Node, running_node
 from tests.integration.support import TEST_AUTH
 

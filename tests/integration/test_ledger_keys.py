@@ -17,7 +17,7 @@ import asyncpg
 import pytest
 
 from roomserver.ledger import BetHold, Ledger, LedgerReply, WalletBet, create_pool
-from roomserver.migrations import apply_migrations, available_migrations
+from roomserver.store.migrate import apply_migrations, available_migrations
 from roomserver.wallet import fingerprint
 from tests.integration.support import create_tournament, unique
 from tests.integration.test_ledger_stateful import player_claims, spin_request

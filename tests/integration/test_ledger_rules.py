@@ -1,13 +1,15 @@
 """The database itself refuses what the money rules forbid; migrations are safe to race."""
 
 import asyncio
+import time
 
 import asyncpg
 import pytest
 
 from roomserver.ledger import Ledger
-from roomserver.migrations import apply_migrations, available_migrations
+from roomserver.store.migrate import apply_migrations, available_migrations
 from tests.integration.support import create_tournament, unique
+from tests.integration.test_ledger_stateful import player_claims, spin_request
 from tests.services import create_database, drop_database, dsn_for_database
 
 
@@ -23,6 +25,23 @@ async def funded_player(ledger: Ledger) -> tuple[str, int]:
 
 async def test_entries_and_transactions_are_append_only(ledger: Ledger) -> None:
     await funded_player(ledger)
+    # Row triggers fire only on rows: the test makes a spin of its own to refuse changing.
+    tournament = await create_tournament(ledger)
+    player = unique("p")
+    await ledger.ensure_player(player, "P", "EUR")
+    room = tournament.config.tournament_id
+    assert (await ledger.register_player(room, player, rg_self_excluded=False))[0] == "OK"
+    request = spin_request(
+        room,
+        tournament.server_seed,
+        player_claims(player, False, None),
+        time.time(),
+        stake=tournament.config.min_stake,
+        key=unique("k"),
+        client_seed="seed",
+        nonce=0,
+    )
+    assert (await ledger.place_spin(request)).status == "OK"
     for statement in [
         "UPDATE entries SET amount = amount + 1",
         "DELETE FROM entries",
