@@ -17,7 +17,7 @@ from api.errors import (
 from api.guards import authenticate
 from api.routes import audit, operations, players, tournaments, wallet
 from api.tracing import echo_trace_id
-from roomserver.errors import DomainError
+from roomserver.domain.errors import DomainError
 
 
 def _header_key(name: str, description: str) -> SecurityScheme:

@@ -8,13 +8,13 @@ from api.api_keys import ApiKeys
 from api.rate_limits import ApiRateLimiter
 from api.signatures import SignatureVerifier
 from roomserver.config import Config
-from roomserver.hub import Hub
-from roomserver.ledger import Ledger
-from roomserver.metrics import NodeMetrics
-from roomserver.rooms import RoomDirectory
-from roomserver.tokens import TokenVerifier
-from roomserver.tournaments import TournamentService
-from roomserver.wallet import WalletService
+from roomserver.gateway.hub import Hub
+from roomserver.gateway.tokens import TokenVerifier
+from roomserver.ops.metrics import NodeMetrics
+from roomserver.rooms.registry import RoomDirectory
+from roomserver.services.tournaments import TournamentService
+from roomserver.services.wallet import WalletService
+from roomserver.store.ledger import Ledger
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,7 +9,7 @@ from litestar.exceptions import HTTPException, ValidationException
 from litestar.openapi.datastructures import ResponseSpec
 
 from api.tracing import trace_id_of
-from roomserver.errors import DomainError
+from roomserver.domain.errors import DomainError
 
 log = logging.getLogger(__name__)
 

@@ -24,7 +24,7 @@ from litestar.params import HeaderParameter
 from api.errors import ApiError
 from api.guards import CALLER_STATE, context_of
 from protocol.ids import IDEMPOTENCY_KEY_MAX_LENGTH, IDEMPOTENCY_KEY_PATTERN
-from roomserver.ledger import StoredResponse
+from roomserver.store.ledger import StoredResponse
 
 IdempotencyKey = Annotated[
     str | None,

@@ -7,7 +7,7 @@ from msgspec import Meta, Struct
 
 from protocol.ids import Id
 from protocol.messages import Scoring
-from roomserver.ledger import TournamentKind, TournamentStatus
+from roomserver.store.ledger import TournamentKind, TournamentStatus
 
 Text = Annotated[str, Meta(min_length=1, max_length=128)]
 Currency = Annotated[str, Meta(pattern=r"^[A-Z]{3}$", description="ISO-4217")]

@@ -18,16 +18,16 @@ from api.limits import HeaderLimit
 from api.rate_limits import ApiRateLimiter
 from api.signatures import MemoryNonceStore, NonceStore, RedisNonceStore, SignatureVerifier
 from roomserver.config import ApiConfig, Config
-from roomserver.hub import Hub
-from roomserver.ledger import Ledger
-from roomserver.metrics import NodeMetrics
-from roomserver.rooms import RoomDirectory
-from roomserver.sandbox import SANDBOX_API_KEY_CONFIG, SANDBOX_WALLET_AGENT
-from roomserver.scheduler import TournamentScheduler
-from roomserver.startup import listen_error
-from roomserver.tokens import TokenVerifier
-from roomserver.tournaments import TournamentService
-from roomserver.wallet import WalletService
+from roomserver.gateway.hub import Hub
+from roomserver.gateway.tokens import TokenVerifier
+from roomserver.ops.metrics import NodeMetrics
+from roomserver.ops.sandbox import SANDBOX_API_KEY_CONFIG, SANDBOX_WALLET_AGENT
+from roomserver.ops.startup import listen_error
+from roomserver.rooms.registry import RoomDirectory
+from roomserver.services.scheduler import TournamentScheduler
+from roomserver.services.tournaments import TournamentService
+from roomserver.services.wallet import WalletService
+from roomserver.store.ledger import Ledger
 
 log = logging.getLogger(__name__)
 

@@ -12,11 +12,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 from roomserver.config import ENV_OVERRIDES, Config, ConfigError, check_startable, load_config
-from roomserver.log_redaction import configure_logging
+from roomserver.gateway.tokens import issue_token
 from roomserver.node import Node, running_node
-from roomserver.sandbox import sandbox_player
-from roomserver.startup import StartupError
-from roomserver.tokens import issue_token
+from roomserver.ops.log_redaction import configure_logging
+from roomserver.ops.sandbox import sandbox_player
+from roomserver.ops.startup import StartupError
 
 log = logging.getLogger("roomserver")
 

@@ -11,27 +11,27 @@ from typing import Any
 import asyncpg
 
 from api.server import start_side_api
-from roomserver.bus import LocalBus
+from roomserver.cluster.bus import LocalBus
 from roomserver.config import Config, EventsConfig
-from roomserver.embedded_postgres import (
+from roomserver.events.envelope import EventSink
+from roomserver.events.relay import OutboxRelay
+from roomserver.events.sinks import JsonLinesSink, open_sqs_sink
+from roomserver.gateway.hub import Hub
+from roomserver.gateway.tokens import TokenVerifier
+from roomserver.ops.embedded_postgres import (
     EmbeddedPostgres,
     EmbeddedPostgresError,
     setup_log_path,
     start_embedded_postgres,
 )
-from roomserver.event_sinks import JsonLinesSink, open_sqs_sink
-from roomserver.events import EventSink
-from roomserver.hub import Hub
-from roomserver.ledger import Ledger, create_pool
-from roomserver.metrics import NodeMetrics
-from roomserver.outbox_relay import OutboxRelay
-from roomserver.rooms import RoomDirectory
-from roomserver.sandbox import seed_sandbox
-from roomserver.scheduler import TournamentScheduler
-from roomserver.spins import SpinService
-from roomserver.startup import StartupError, database_error, listen_error, wait_for_database
+from roomserver.ops.metrics import NodeMetrics
+from roomserver.ops.sandbox import seed_sandbox
+from roomserver.ops.startup import StartupError, database_error, listen_error, wait_for_database
+from roomserver.rooms.registry import RoomDirectory
+from roomserver.services.scheduler import TournamentScheduler
+from roomserver.services.spins import SpinService
+from roomserver.store.ledger import Ledger, create_pool
 from roomserver.store.migrate import migrate
-from roomserver.tokens import TokenVerifier
 
 log = logging.getLogger(__name__)
 

@@ -1,6 +1,6 @@
 """Session fixtures backed by real PostgreSQL, Redis and SQS servers.
 
-See ``tests/services.py`` for how each server is found or started.
+See ``tests/support/services.py`` for how each server is found or started.
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ from typing import Final
 import pytest
 import uvloop
 
-from roomserver.event_sinks import region_of, sqs_client
-from tests.services import (
+from roomserver.events.sinks import region_of, sqs_client
+from tests.support.services import (
     POSTGRES_DSN_ENV,
     REDIS_URL_ENV,
     SQS_ENDPOINT_ENV,

@@ -9,8 +9,8 @@ from api.errors import ApiError, error_responses
 from api.guards import context_of, scoped
 from api.models import CurrencyReport, SpinOutcomeView, SpinReplay, TournamentReportView
 from api.routes.tournaments import API_KEY, TournamentId
-from roomserver.lifecycle import FINAL_STATUSES
-from roomserver.spin_audit import ReelsOutcome, replay_spin
+from roomserver.domain.lifecycle import FINAL_STATUSES
+from roomserver.domain.spin_audit import ReelsOutcome, replay_spin
 
 SpinId = Annotated[
     str,

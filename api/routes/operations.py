@@ -19,7 +19,7 @@ from api.models import (
     TokenValidity,
     ValidateToken,
 )
-from roomserver.tokens import TokenRejected
+from roomserver.gateway.tokens import TokenRejected
 
 
 @get("/health", summary="Liveness", responses=error_responses(429, 500))

@@ -10,7 +10,7 @@ from api.guards import context_of, scoped
 from api.idempotency import IdempotencyKey, keyed, request_hash
 from api.models import RgSettingsBody, RgSettingsView
 from api.routes.tournaments import API_KEY, PlayerId
-from roomserver.ledger import RgSettings
+from roomserver.store.ledger import RgSettings
 
 
 @put(

@@ -28,9 +28,9 @@ from api.models import (
     TournamentView,
 )
 from protocol.ids import ID_MAX_LENGTH, ID_PATTERN
-from roomserver.errors import DomainError
-from roomserver.ledger import Prize, Tournament, TournamentConfig
-from roomserver.lifecycle import FINAL_STATUSES
+from roomserver.domain.errors import DomainError
+from roomserver.domain.lifecycle import FINAL_STATUSES
+from roomserver.store.ledger import Prize, Tournament, TournamentConfig
 
 API_KEY: Final[list[dict[str, list[str]]]] = [{"ApiKey": []}]
 TournamentId = Annotated[str, Parameter(min_length=1, max_length=ID_MAX_LENGTH, pattern=ID_PATTERN)]

@@ -25,7 +25,7 @@ from api.models import (
     RollbackDone,
     SettleBet,
 )
-from roomserver.tokens import TokenRejected
+from roomserver.gateway.tokens import TokenRejected
 
 SIGNED: Final[list[dict[str, list[str]]]] = [
     {"AgentId": [], "Timestamp": [], "Nonce": [], "Signature": []}

@@ -19,10 +19,10 @@ from roomserver.config import (
     PostgresConfig,
     ServerConfig,
 )
-from roomserver.ledger import Ledger, create_pool
-from roomserver.store.migrate import apply_migrations
 from roomserver.node import Node, running_node
-from tests.integration.support import TEST_AUTH
+from roomserver.store.ledger import Ledger, create_pool
+from roomserver.store.migrate import apply_migrations
+from tests.support.node import TEST_AUTH
 
 
 @pytest.fixture(scope="session")

@@ -27,10 +27,10 @@ from collections.abc import Sequence
 from typing import Final, Literal, get_args
 
 from roomserver.config import EventsConfig
-from roomserver.event_sinks import open_sqs_sink
-from roomserver.events import Event, EventSink
-from roomserver.ledger import Ledger, create_pool
-from roomserver.outbox_relay import OutboxRelay
+from roomserver.events.envelope import Event, EventSink
+from roomserver.events.relay import OutboxRelay
+from roomserver.events.sinks import open_sqs_sink
+from roomserver.store.ledger import Ledger, create_pool
 
 CrashPoint = Literal["none", "before_send", "after_send", "mid_batch"]
 CRASH_POINTS: Final[tuple[str, ...]] = get_args(CrashPoint)

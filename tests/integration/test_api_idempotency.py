@@ -14,19 +14,19 @@ import pytest
 
 from api.idempotency import request_hash
 from api.models import CreateTournament
-from roomserver import slot_game
 from roomserver.config import Config
-from roomserver.ledger import Ledger
+from roomserver.domain import slot_game
 from roomserver.node import Node
-from tests.integration.api_support import (
+from roomserver.store.ledger import Ledger
+from tests.integration.conftest import NodeStarter
+from tests.support.api import (
     admin_headers,
     api_config,
     api_url,
     funded_player,
     signed_headers,
 )
-from tests.integration.conftest import NodeStarter
-from tests.integration.support import create_tournament, unique
+from tests.support.node import create_tournament, unique
 
 ERROR_FIELDS: Final = {"code", "message", "retryable", "trace_id"}
 RACERS: Final = 20

@@ -11,11 +11,12 @@ from typing import Any, Final
 import httpx
 import pytest
 
-from roomserver import slot_game
 from roomserver.config import Config
-from roomserver.ledger import Ledger
+from roomserver.domain import slot_game
 from roomserver.node import Node
-from tests.integration.api_support import (
+from roomserver.store.ledger import Ledger
+from tests.integration.conftest import NodeStarter
+from tests.support.api import (
     ADMIN_KEY,
     admin_headers,
     api_config,
@@ -23,8 +24,7 @@ from tests.integration.api_support import (
     funded_player,
     signed_headers,
 )
-from tests.integration.conftest import NodeStarter
-from tests.integration.support import create_tournament
+from tests.support.node import create_tournament
 
 ERROR_FIELDS: Final = {"code", "message", "retryable", "trace_id"}
 KIB: Final = 1024

@@ -37,16 +37,16 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from roomserver import slot_game
-from roomserver.ledger import Ledger, create_pool
-from roomserver.sandbox import (
+from roomserver.domain import slot_game
+from roomserver.ops.sandbox import (
     DEMO_TOURNAMENT,
     SANDBOX_API_KEY,
     SANDBOX_PLAYERS,
     SANDBOX_WALLET_AGENT,
 )
-from tests.integration.support import sandbox_process
-from tests.services import create_database, drop_database, dsn_for_database, free_tcp_port
+from roomserver.store.ledger import Ledger, create_pool
+from tests.support.node import sandbox_process
+from tests.support.services import create_database, drop_database, dsn_for_database, free_tcp_port
 
 SIGNED_PREFIXES: Final = ("/wallet/", "/v1/bets/")
 CHECKS: Final = [

@@ -22,15 +22,15 @@ import pytest
 import redis.asyncio as redis
 
 from roomserver.config import Config, RateLimitsPerMinute, RedisConfig
-from roomserver.ledger import Ledger
-from tests.integration.api_support import (
+from roomserver.store.ledger import Ledger
+from tests.integration.conftest import NodeStarter
+from tests.support.api import (
     OTHER_ADMIN_KEY,
     admin_headers,
     api_config,
     api_url,
 )
-from tests.integration.conftest import NodeStarter
-from tests.integration.support import create_tournament
+from tests.support.node import create_tournament
 
 ERROR_FIELDS = {"code", "message", "retryable", "trace_id"}
 

@@ -6,18 +6,18 @@ from typing import Any
 
 import httpx
 
-from loadtest.client import RoomClient
+from clients.python.room_client import RoomClient
 from protocol.messages import LeaderboardUpdated
 from roomserver.config import Config
-from roomserver.ledger import Ledger
-from tests.integration.api_support import (
+from roomserver.store.ledger import Ledger
+from tests.integration.conftest import NodeStarter
+from tests.support.api import (
     READER_KEY,
     admin_headers,
     api_config,
     api_url,
 )
-from tests.integration.conftest import NodeStarter
-from tests.integration.support import create_tournament, join, token, unique, ws_url
+from tests.support.node import create_tournament, join, token, unique, ws_url
 
 ERROR_FIELDS = {"code", "message", "retryable", "trace_id"}
 

@@ -10,13 +10,14 @@ from typing import Any
 import httpx
 import pytest
 
-from loadtest.client import RoomClient
+from clients.python.room_client import RoomClient
 from protocol.messages import Spin, SpinResult
-from roomserver import slot_game
 from roomserver.config import Config
-from roomserver.ledger import Ledger, Tournament
+from roomserver.domain import slot_game
 from roomserver.node import Node
-from tests.integration.api_support import (
+from roomserver.store.ledger import Ledger, Tournament
+from tests.integration.conftest import NodeStarter
+from tests.support.api import (
     OTHER_ADMIN_KEY,
     READER_KEY,
     admin_headers,
@@ -24,8 +25,7 @@ from tests.integration.api_support import (
     api_url,
     funded_player,
 )
-from tests.integration.conftest import NodeStarter
-from tests.integration.support import create_tournament, join, token, unique, ws_url
+from tests.support.node import create_tournament, join, token, unique, ws_url
 
 ERROR_FIELDS = {"code", "message", "retryable", "trace_id"}
 

@@ -16,15 +16,15 @@ import pytest
 from redis.asyncio.connection import AbstractConnection
 
 from roomserver.config import Config, RedisConfig
-from roomserver.ledger import Ledger
-from tests.integration.api_support import (
+from roomserver.store.ledger import Ledger
+from tests.integration.conftest import NodeStarter
+from tests.support.api import (
     AGENT_OLD_SECRET,
     api_config,
     api_url,
     funded_player,
     signed_headers,
 )
-from tests.integration.conftest import NodeStarter
 
 PATH: Final = "/wallet/getBalance"
 WINDOW_S: Final = 300

@@ -7,10 +7,10 @@ from typing import Any, Final
 import httpx
 
 from roomserver.config import Config
-from roomserver.ledger import Ledger
-from tests.integration.api_support import AGENT_ID, api_config, api_url, funded_player, signed_post
+from roomserver.store.ledger import Ledger
 from tests.integration.conftest import NodeStarter
-from tests.integration.support import unique
+from tests.support.api import AGENT_ID, api_config, api_url, funded_player, signed_post
+from tests.support.node import unique
 
 CURRENCY: Final = "EUR"
 

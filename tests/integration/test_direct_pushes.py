@@ -11,7 +11,7 @@ from typing import Any, Final
 
 import httpx
 
-from loadtest.client import RoomClient
+from clients.python.room_client import RoomClient
 from protocol.codes import CloseCode, ErrorCode
 from protocol.messages import (
     AnyServerMessage,
@@ -30,13 +30,13 @@ from protocol.messages import (
     SpinResult,
     TournamentCompleted,
 )
-from roomserver import slot_game
 from roomserver.config import Config
-from roomserver.ledger import Ledger, Prize
+from roomserver.domain import slot_game
 from roomserver.node import Node
-from tests.integration.api_support import admin_headers, api_config, api_url, funded_player
+from roomserver.store.ledger import Ledger, Prize
 from tests.integration.conftest import NodeStarter
-from tests.integration.support import create_tournament, join, token, unique, ws_url
+from tests.support.api import admin_headers, api_config, api_url, funded_player
+from tests.support.node import create_tournament, join, token, unique, ws_url
 
 CASH: Final = 10_000
 BUY_IN: Final = 500

@@ -14,7 +14,8 @@ import msgspec
 import pytest
 from botocore.exceptions import EndpointConnectionError
 
-from roomserver.event_sinks import (
+from roomserver.events.envelope import Event, encode_event
+from roomserver.events.sinks import (
     SQS_BATCH_SIZE,
     SQS_MAX_BYTES,
     JsonLinesSink,
@@ -23,8 +24,7 @@ from roomserver.event_sinks import (
     region_of,
     sqs_client,
 )
-from roomserver.events import Event, encode_event
-from tests.services import free_tcp_port
+from tests.support.services import free_tcp_port
 
 if TYPE_CHECKING:
     from types_aiobotocore_sqs.type_defs import MessageTypeDef

@@ -10,11 +10,11 @@ from pathlib import Path
 
 from websockets.exceptions import ConnectionClosed
 
-from loadtest.client import RoomClient
+from clients.python.room_client import RoomClient
 from protocol.codes import CloseCode
 from protocol.messages import Error, ServerDraining, Spin, SpinResult
-from roomserver.ledger import Ledger
-from tests.integration.support import TEST_AUTH, create_tournament, join, token, unique
+from roomserver.store.ledger import Ledger
+from tests.support.node import TEST_AUTH, create_tournament, join, token, unique
 
 
 def free_port() -> int:

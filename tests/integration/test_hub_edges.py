@@ -14,14 +14,14 @@ from websockets.asyncio.client import connect
 from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from loadtest.client import RoomClient
+from clients.python.room_client import RoomClient
 from protocol.codes import SUBPROTOCOL, CloseCode, ErrorCode
 from protocol.messages import Error, Ping, Pong, RoomJoin, RoomSnapshot
 from roomserver.config import Config, RateLimitConfig
-from roomserver.ledger import Ledger
-from tests.integration.api_support import admin_headers, api_config, api_url
+from roomserver.store.ledger import Ledger
 from tests.integration.conftest import NodeStarter
-from tests.integration.support import TEST_AUTH, create_tournament, join, token, unique, ws_url
+from tests.support.api import admin_headers, api_config, api_url
+from tests.support.node import TEST_AUTH, create_tournament, join, token, unique, ws_url
 
 
 async def upgrade_status(url: str, headers: dict[str, str], origin: str | None = None) -> int:

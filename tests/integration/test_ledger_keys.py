@@ -16,12 +16,12 @@ from typing import Final
 import asyncpg
 import pytest
 
-from roomserver.ledger import BetHold, Ledger, LedgerReply, WalletBet, create_pool
+from roomserver.services.wallet import fingerprint
+from roomserver.store.ledger import BetHold, Ledger, LedgerReply, WalletBet, create_pool
 from roomserver.store.migrate import apply_migrations, available_migrations
-from roomserver.wallet import fingerprint
-from tests.integration.support import create_tournament, unique
 from tests.integration.test_ledger_stateful import player_claims, spin_request
-from tests.services import create_database, drop_database, dsn_for_database
+from tests.support.node import create_tournament, unique
+from tests.support.services import create_database, drop_database, dsn_for_database
 
 CURRENCY: Final = "EUR"
 # The last migration before keys were built by ledger_key().

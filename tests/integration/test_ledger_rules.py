@@ -6,11 +6,11 @@ import time
 import asyncpg
 import pytest
 
-from roomserver.ledger import Ledger
+from roomserver.store.ledger import Ledger
 from roomserver.store.migrate import apply_migrations, available_migrations
-from tests.integration.support import create_tournament, unique
 from tests.integration.test_ledger_stateful import player_claims, spin_request
-from tests.services import create_database, drop_database, dsn_for_database
+from tests.support.node import create_tournament, unique
+from tests.support.services import create_database, drop_database, dsn_for_database
 
 
 async def funded_player(ledger: Ledger) -> tuple[str, int]:

@@ -53,8 +53,12 @@ from protocol.messages import (
     SpinOutcomePayload,
     SpinResultPayload,
 )
-from roomserver import fairness, session, slot_game, spins
-from roomserver.ledger import (
+from roomserver.domain import fairness, slot_game
+from roomserver.gateway import session
+from roomserver.gateway.tokens import PlayerClaims
+from roomserver.services import spins
+from roomserver.services.wallet import fingerprint
+from roomserver.store.ledger import (
     BetHold,
     Ledger,
     LedgerReply,
@@ -68,9 +72,7 @@ from roomserver.ledger import (
     WalletBet,
     create_pool,
 )
-from roomserver.tokens import PlayerClaims
-from roomserver.wallet import fingerprint
-from tests.integration.support import create_tournament, unique
+from tests.support.node import create_tournament, unique
 
 T = TypeVar("T")
 

@@ -22,7 +22,7 @@ from typing import Final
 import msgspec
 import pytest
 
-from loadtest.client import RoomClient
+from clients.python.room_client import RoomClient
 from loadtest.links import Target
 from loadtest.plan import Plan
 from loadtest.report import Report, read_report
@@ -35,12 +35,12 @@ from protocol.messages import (
     PlayerDisconnected,
 )
 from roomserver.config import SANDBOX_JWT_SECRET, Config, RateLimitConfig, SandboxConfig
-from roomserver.ledger import Ledger
 from roomserver.node import Node
-from roomserver.sandbox import DEMO_TOURNAMENT
-from tests.integration.api_support import ADMIN_KEY, api_config, api_url
+from roomserver.ops.sandbox import DEMO_TOURNAMENT
+from roomserver.store.ledger import Ledger
 from tests.integration.conftest import NodeStarter
-from tests.integration.support import (
+from tests.support.api import ADMIN_KEY, api_config, api_url
+from tests.support.node import (
     REPOSITORY,
     TEST_AUTH,
     join,
@@ -49,7 +49,7 @@ from tests.integration.support import (
     unique,
     ws_url,
 )
-from tests.services import free_tcp_port
+from tests.support.services import free_tcp_port
 
 # Player ids the generator signs tokens for (`lt-000001`, ..., and `lt-driver-0001`, ...).
 GENERATED: Final = "lt-"

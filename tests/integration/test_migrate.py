@@ -19,8 +19,8 @@ from roomserver.store.migrate import (
     available_migrations,
     migrate,
 )
-from tests.integration.support import unique
-from tests.services import create_database, drop_database, dsn_for_database
+from tests.support.node import unique
+from tests.support.services import create_database, drop_database, dsn_for_database
 
 # The last release whose versioned files defined the functions themselves.
 FUNCTIONS_IN_SCHEMA_UNTIL: Final = 4

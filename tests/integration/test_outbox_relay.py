@@ -20,17 +20,17 @@ import asyncpg
 import msgspec
 import pytest
 
-from loadtest.client import RoomClient
+from clients.python.room_client import RoomClient
 from protocol.messages import Spin, SpinResult
-from roomserver import slot_game
 from roomserver.config import Config, EventsConfig
-from roomserver.event_sinks import JsonLinesSink, open_sqs_sink, region_of, sqs_client
-from roomserver.events import Event, EventSink
-from roomserver.ledger import Ledger, create_pool
-from roomserver.outbox_relay import OutboxRelay
+from roomserver.domain import slot_game
+from roomserver.events.envelope import Event, EventSink
+from roomserver.events.relay import OutboxRelay
+from roomserver.events.sinks import JsonLinesSink, open_sqs_sink, region_of, sqs_client
+from roomserver.store.ledger import Ledger, create_pool
 from tests.integration.conftest import NodeStarter
-from tests.integration.support import create_tournament, join, token, unique, ws_url
-from tests.services import free_tcp_port
+from tests.support.node import create_tournament, join, token, unique, ws_url
+from tests.support.services import free_tcp_port
 
 if TYPE_CHECKING:
     from types_aiobotocore_sqs.type_defs import MessageTypeDef

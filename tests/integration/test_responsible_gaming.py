@@ -12,14 +12,15 @@ from typing import Any, Final
 import httpx
 import msgspec
 
-from loadtest.client import RoomClient
+from clients.python.room_client import RoomClient
 from protocol.codes import CloseCode, ErrorCode
 from protocol.messages import Error, Ping, Pong, RealityCheck, RoomJoin, Spin, SpinResult
-from roomserver import slot_game
 from roomserver.config import Config, RgConfig
-from roomserver.ledger import Ledger, RgSettings
+from roomserver.domain import slot_game
 from roomserver.node import Node
-from tests.integration.api_support import (
+from roomserver.store.ledger import Ledger, RgSettings
+from tests.integration.conftest import NodeStarter
+from tests.support.api import (
     AGENT_ID,
     READER_KEY,
     admin_headers,
@@ -28,8 +29,7 @@ from tests.integration.api_support import (
     funded_player,
     signed_post,
 )
-from tests.integration.conftest import NodeStarter
-from tests.integration.support import create_tournament, fetch_spins, join, token, unique, ws_url
+from tests.support.node import create_tournament, fetch_spins, join, token, unique, ws_url
 
 CURRENCY: Final = "EUR"
 ERROR_FIELDS: Final = {"code", "message", "retryable", "trace_id"}

@@ -12,8 +12,8 @@ import json
 from collections import Counter
 from typing import Final
 
-from roomserver.ledger import GameResult, Ledger, LedgerReply
-from tests.integration.support import create_tournament, unique
+from roomserver.store.ledger import GameResult, Ledger, LedgerReply
+from tests.support.node import create_tournament, unique
 
 CURRENCY: Final = "EUR"
 TIMEOUT_S: Final = 20.0

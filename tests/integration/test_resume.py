@@ -2,7 +2,7 @@
 
 import msgspec
 
-from loadtest.client import RoomClient
+from clients.python.room_client import RoomClient
 from protocol.messages import (
     LeaderboardUpdated,
     RoomJoin,
@@ -11,11 +11,11 @@ from protocol.messages import (
     Spin,
     SpinResult,
 )
-from roomserver import slot_game
 from roomserver.config import Config, RoomsConfig
-from roomserver.ledger import Ledger
+from roomserver.domain import slot_game
+from roomserver.store.ledger import Ledger
 from tests.integration.conftest import NodeStarter
-from tests.integration.support import create_tournament, join, token, unique, ws_url
+from tests.support.node import create_tournament, join, token, unique, ws_url
 
 
 async def test_reconnect_with_since_seq_replays_missed_frames_in_order(

@@ -3,7 +3,7 @@
 import asyncio
 import contextlib
 
-from loadtest.client import RoomClient
+from clients.python.room_client import RoomClient
 from protocol.messages import (
     Balance,
     BalanceGet,
@@ -15,10 +15,10 @@ from protocol.messages import (
     Spin,
     SpinResult,
 )
-from roomserver import slot_game
-from roomserver.ledger import Ledger
+from roomserver.domain import slot_game
+from roomserver.store.ledger import Ledger
 from tests.integration.conftest import NodeStarter
-from tests.integration.support import create_tournament, fetch_spins, join, token, unique, ws_url
+from tests.support.node import create_tournament, fetch_spins, join, token, unique, ws_url
 
 
 async def test_three_members_see_the_leaderboard_move_with_increasing_seq(

@@ -14,8 +14,8 @@ import pytest
 import redis.asyncio
 import uvloop
 
-from roomserver.embedded_postgres import EmbeddedPostgresError, start_embedded_postgres
-from tests.services import (
+from roomserver.ops.embedded_postgres import EmbeddedPostgresError, start_embedded_postgres
+from tests.support.services import (
     acquire_postgres,
     acquire_redis,
     free_tcp_port,

@@ -5,12 +5,12 @@ import socket
 
 import msgspec
 
-from loadtest.client import RoomClient
+from clients.python.room_client import RoomClient
 from protocol.codes import CloseCode
 from protocol.messages import Ping
 from roomserver.config import Config, RateLimitConfig, SlowConsumerConfig
 from tests.integration.conftest import NodeStarter
-from tests.integration.support import token, unique, ws_url
+from tests.support.node import token, unique, ws_url
 
 MAX_BUFFERED = 64 * 1024
 

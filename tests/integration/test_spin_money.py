@@ -2,13 +2,13 @@
 
 import asyncio
 
-from loadtest.client import RoomClient
+from clients.python.room_client import RoomClient
 from protocol.codes import CloseCode, ErrorCode
 from protocol.messages import Error, RoomJoin, Spin, SpinResult
-from roomserver import slot_game
-from roomserver.ledger import Ledger
+from roomserver.domain import slot_game
+from roomserver.store.ledger import Ledger
 from tests.integration.conftest import NodeStarter
-from tests.integration.support import create_tournament, fetch_spins, join, token, unique, ws_url
+from tests.support.node import create_tournament, fetch_spins, join, token, unique, ws_url
 
 
 def losing_seed(server_seed: bytes, nonce: int) -> str:

@@ -23,11 +23,11 @@ from typing import Final
 import pytest
 
 from roomserver.config import ApiConfig
-from roomserver.embedded_postgres import setup_log_path, start_embedded_postgres
-from roomserver.startup import database_address
+from roomserver.ops.embedded_postgres import setup_log_path, start_embedded_postgres
+from roomserver.ops.startup import database_address
 from tests.integration.conftest import NodeStarter
-from tests.integration.support import TEST_AUTH
-from tests.services import free_tcp_port
+from tests.support.node import TEST_AUTH
+from tests.support.services import free_tcp_port
 
 REPOSITORY: Final = Path(__file__).resolve().parents[2]
 START_TIMEOUT_S: Final = 60.0

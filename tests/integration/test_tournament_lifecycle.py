@@ -17,7 +17,7 @@ import httpx
 import msgspec
 import pytest
 
-from loadtest.client import RoomClient
+from clients.python.room_client import RoomClient
 from protocol.codec import format_ts
 from protocol.messages import (
     AnyServerMessage,
@@ -30,13 +30,13 @@ from protocol.messages import (
     TournamentCompleted,
     TournamentStarted,
 )
-from roomserver import fairness, slot_game
 from roomserver.config import Config
-from roomserver.ledger import Ledger, Prize, TournamentStatus
-from roomserver.spin_audit import replay_spin
-from tests.integration.api_support import admin_headers, api_config, api_url, funded_player
+from roomserver.domain import fairness, slot_game
+from roomserver.domain.spin_audit import replay_spin
+from roomserver.store.ledger import Ledger, Prize, TournamentStatus
 from tests.integration.conftest import NodeStarter
-from tests.integration.support import create_tournament, join, token, unique, ws_url
+from tests.support.api import admin_headers, api_config, api_url, funded_player
+from tests.support.node import create_tournament, join, token, unique, ws_url
 
 Frame = TypeVar("Frame")
 

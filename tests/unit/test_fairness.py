@@ -10,7 +10,7 @@ from collections import Counter
 
 import pytest
 
-from roomserver.fairness import FairRandom, new_server_seed, server_seed_hash
+from roomserver.domain.fairness import FairRandom, new_server_seed, server_seed_hash
 
 SEED = bytes(range(32))
 CLIENT = "player-chosen seed"

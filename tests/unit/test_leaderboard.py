@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from roomserver.leaderboard import Leaderboard
+from roomserver.domain.leaderboard import Leaderboard
 
 
 def board(*rows: tuple[str, int, float]) -> Leaderboard:

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from roomserver.lifecycle import (
+from roomserver.domain.lifecycle import (
     FINAL_STATUSES,
     Event,
     IllegalTransition,

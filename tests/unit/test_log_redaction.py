@@ -4,7 +4,7 @@ import logging
 
 import pytest
 
-from roomserver.log_redaction import RedactTokens, redact
+from roomserver.ops.log_redaction import RedactTokens, redact
 
 
 @pytest.mark.parametrize(

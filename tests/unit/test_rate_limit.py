@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from roomserver.rate_limit import MessageRateLimit, TokenBucket
+from roomserver.gateway.rate_limit import MessageRateLimit, TokenBucket
 
 # Rates and times are powers of two so the refill arithmetic is exact in floating point.
 T0 = 1_000.0

@@ -10,9 +10,9 @@ from fractions import Fraction
 
 import pytest
 
-from roomserver import slot_game
-from roomserver.fairness import FairRandom
-from roomserver.slot_game import (
+from roomserver.domain import slot_game
+from roomserver.domain.fairness import FairRandom
+from roomserver.domain.slot_game import (
     PAYTABLE,
     REELS,
     SYMBOLS,

@@ -7,8 +7,8 @@ import msgspec
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from roomserver.event_sinks import SQS_BATCH_SIZE, SQS_MAX_BYTES, sqs_batches, sqs_body
-from roomserver.events import Event, encode_event
+from roomserver.events.envelope import Event, encode_event
+from roomserver.events.sinks import SQS_BATCH_SIZE, SQS_MAX_BYTES, sqs_batches, sqs_body
 
 
 def event(number: int, payload: Any, event_type: str = "room.tournament.completed") -> Event:

@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from protocol.claims import ResponsibleGamingClaims, claims_from_payload
 from roomserver.config import AuthConfig, JwtKey
-from roomserver.tokens import PlayerClaims, TokenRejected, TokenVerifier, issue_token
+from roomserver.gateway.tokens import PlayerClaims, TokenRejected, TokenVerifier, issue_token
 
 SECRET = "hs256-test-secret-0123456789abcdef-xyz"
 OTHER_SECRET = "another-hs256-secret-0123456789abcdef"

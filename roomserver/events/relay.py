@@ -11,8 +11,8 @@ import asyncio
 import logging
 
 from roomserver.config import EventsConfig
-from roomserver.events import EventSink
-from roomserver.ledger import EventDelivery, Ledger
+from roomserver.events.envelope import EventSink
+from roomserver.store.ledger import EventDelivery, Ledger
 
 log = logging.getLogger(__name__)
 

@@ -15,10 +15,10 @@ import msgspec
 
 from protocol.codes import ErrorCode
 from protocol.messages import FairnessPayload, Spin, SpinOutcomePayload, SpinResultPayload
-from roomserver import slot_game
-from roomserver.errors import RequestError, error_code_from_ledger
-from roomserver.ledger import SPIN_OK, SPIN_REPLAY, Ledger, SpinRequest
-from roomserver.session import Membership, Session
+from roomserver.domain import slot_game
+from roomserver.domain.errors import RequestError, error_code_from_ledger
+from roomserver.gateway.session import Membership, Session
+from roomserver.store.ledger import SPIN_OK, SPIN_REPLAY, Ledger, SpinRequest
 
 _MAX_ATTEMPTS: Final = 5
 _result_decoder: Final = msgspec.json.Decoder(SpinResultPayload)

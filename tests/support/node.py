@@ -16,13 +16,13 @@ import asyncpg
 import httpx
 import pytest
 
-from loadtest.client import RoomClient
+from clients.python.room_client import RoomClient
 from protocol.messages import RoomJoin, RoomSnapshot
-from roomserver import fairness, slot_game
 from roomserver.config import AuthConfig
-from roomserver.ledger import Ledger, Tournament, TournamentConfig, TournamentStatus
+from roomserver.domain import fairness, slot_game
+from roomserver.gateway.tokens import issue_token
 from roomserver.node import Node
-from roomserver.tokens import issue_token
+from roomserver.store.ledger import Ledger, Tournament, TournamentConfig, TournamentStatus
 
 TEST_AUTH = AuthConfig(jwt_secret="integration-test-secret-of-at-least-32-bytes")
 

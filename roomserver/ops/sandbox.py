@@ -4,9 +4,9 @@ import hashlib
 from dataclasses import dataclass
 from typing import Final
 
-from roomserver import fairness, slot_game
 from roomserver.config import API_SCOPES, ApiKeyConfig, WalletAgentConfig
-from roomserver.ledger import Ledger, TournamentConfig
+from roomserver.domain import fairness, slot_game
+from roomserver.store.ledger import Ledger, TournamentConfig
 
 # Side-API credentials that exist only in sandbox mode.
 SANDBOX_API_KEY: Final = "sandbox-internal-key"

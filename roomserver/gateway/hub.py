@@ -42,14 +42,14 @@ from protocol.messages import (
     SpinResult,
 )
 from roomserver.config import Config
-from roomserver.errors import RequestError, error_code_from_ledger, error_frame
-from roomserver.ledger import ALREADY_REGISTERED, REGISTERED, Ledger
-from roomserver.metrics import NodeMetrics
-from roomserver.rate_limit import MessageRateLimit, TokenBucket
-from roomserver.rooms import RoomDirectory
-from roomserver.session import Membership, Session, Spawn
-from roomserver.spins import SpinService
-from roomserver.tokens import PlayerClaims, TokenRejected, TokenVerifier
+from roomserver.domain.errors import RequestError, error_code_from_ledger, error_frame
+from roomserver.gateway.rate_limit import MessageRateLimit, TokenBucket
+from roomserver.gateway.session import Membership, Session, Spawn
+from roomserver.gateway.tokens import PlayerClaims, TokenRejected, TokenVerifier
+from roomserver.ops.metrics import NodeMetrics
+from roomserver.rooms.registry import RoomDirectory
+from roomserver.services.spins import SpinService
+from roomserver.store.ledger import ALREADY_REGISTERED, REGISTERED, Ledger
 
 log = logging.getLogger(__name__)
 _event_encoder = msgspec.json.Encoder()

@@ -29,7 +29,7 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from roomserver.embedded_postgres import start_embedded_postgres
+from roomserver.ops.embedded_postgres import start_embedded_postgres
 
 POSTGRES_DSN_ENV: Final = "ROOMSERVER_TEST_POSTGRES_DSN"
 REDIS_URL_ENV: Final = "ROOMSERVER_TEST_REDIS_URL"

@@ -18,11 +18,11 @@ from websockets.protocol import State
 
 from protocol.codec import format_ts
 from protocol.codes import CloseCode
-from roomserver.rate_limit import MessageRateLimit
-from roomserver.tokens import PlayerClaims
+from roomserver.gateway.rate_limit import MessageRateLimit
+from roomserver.gateway.tokens import PlayerClaims
 
 if TYPE_CHECKING:
-    from roomserver.room import Room
+    from roomserver.rooms.room import Room
 
 log = logging.getLogger(__name__)
 _encoder: Final = msgspec.json.Encoder()

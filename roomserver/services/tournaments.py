@@ -9,9 +9,11 @@ from dataclasses import dataclass
 
 import msgspec
 
-from roomserver import fairness, slot_game
-from roomserver.errors import DomainError
-from roomserver.ledger import (
+from roomserver.domain import fairness, slot_game
+from roomserver.domain.errors import DomainError
+from roomserver.rooms.registry import RoomDirectory
+from roomserver.services.scheduler import TournamentScheduler
+from roomserver.store.ledger import (
     ALREADY_REGISTERED,
     REGISTERED,
     GameResult,
@@ -21,8 +23,6 @@ from roomserver.ledger import (
     TournamentActivity,
     TournamentConfig,
 )
-from roomserver.rooms import RoomDirectory
-from roomserver.scheduler import TournamentScheduler
 
 KNOWN_GAMES = frozenset({slot_game.GAME_ID})
 

@@ -11,9 +11,9 @@ import msgspec
 
 from api.signatures import sign
 from roomserver.config import API_SCOPES, ApiConfig, ApiKeyConfig, Config, WalletAgentConfig
-from roomserver.ledger import Ledger
 from roomserver.node import Node
-from tests.integration.support import unique
+from roomserver.store.ledger import Ledger
+from tests.support.node import unique
 
 ADMIN_KEY: Final = "test-admin-key-with-every-scope"
 READER_KEY: Final = "test-reader-key-tournaments-read"

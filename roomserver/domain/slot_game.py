@@ -2,7 +2,7 @@
 
 A spin draws one stop per reel, reels left to right, each with
 ``FairRandom(server_seed, client_seed, nonce).below(len(reel))`` on the same stream (see
-:mod:`roomserver.fairness`). The payline shows the symbol at each stop, and the first
+:mod:`roomserver.domain.fairness`). The payline shows the symbol at each stop, and the first
 rule of :data:`PAYTABLE` that matches pays ``stake * multiplier``.
 
 Reel strips (25 stops each, listed from stop 0)::
@@ -36,7 +36,7 @@ from collections.abc import Sequence
 from fractions import Fraction
 from typing import Final, NamedTuple
 
-from roomserver.fairness import FairRandom
+from roomserver.domain.fairness import FairRandom
 
 __all__ = [
     "GAME_ID",

@@ -5,10 +5,10 @@ import logging
 from collections.abc import Callable, Coroutine, Iterable
 from typing import Any
 
-from roomserver.bus import RoomBus
+from roomserver.cluster.bus import RoomBus
 from roomserver.config import RoomsConfig
-from roomserver.ledger import Ledger
-from roomserver.room import Room
+from roomserver.rooms.room import Room
+from roomserver.store.ledger import Ledger
 
 log = logging.getLogger(__name__)
 

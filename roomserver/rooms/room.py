@@ -35,11 +35,11 @@ from protocol.messages import (
     ServerMessage,
     You,
 )
-from roomserver.bus import RoomBus
+from roomserver.cluster.bus import RoomBus
 from roomserver.config import RoomsConfig
-from roomserver.leaderboard import Leaderboard
-from roomserver.ledger import Standing, Tournament
-from roomserver.session import Session, text_frame
+from roomserver.domain.leaderboard import Leaderboard
+from roomserver.gateway.session import Session, text_frame
+from roomserver.store.ledger import Standing, Tournament
 
 log = logging.getLogger(__name__)
 

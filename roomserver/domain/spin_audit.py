@@ -9,7 +9,7 @@ from typing import Final
 
 import msgspec
 
-from roomserver import fairness, slot_game
+from roomserver.domain import fairness, slot_game
 
 
 class ReelsOutcome(msgspec.Struct, frozen=True):

@@ -18,10 +18,10 @@ from asyncpg.pool import PoolConnectionProxy
 
 from protocol.codec import format_ts
 from protocol.messages import Scoring
-from roomserver import lifecycle
-from roomserver.errors import DomainError
-from roomserver.events import SCHEMA_VERSION, Event
-from roomserver.trace_context import current_trace_id
+from roomserver.domain import lifecycle
+from roomserver.domain.errors import DomainError
+from roomserver.events.envelope import SCHEMA_VERSION, Event
+from roomserver.ops.trace_context import current_trace_id
 
 Connection = asyncpg.Connection | PoolConnectionProxy
 TournamentKind = lifecycle.Kind

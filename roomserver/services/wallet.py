@@ -9,8 +9,8 @@ from typing import Literal
 
 import msgspec
 
-from roomserver.errors import DomainError
-from roomserver.ledger import BetHold, Ledger, WalletBet
+from roomserver.domain.errors import DomainError
+from roomserver.store.ledger import BetHold, Ledger, WalletBet
 
 
 def fingerprint(*fields: object) -> bytes:

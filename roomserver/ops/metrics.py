@@ -12,8 +12,8 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 if TYPE_CHECKING:
-    from roomserver.hub import Hub
-    from roomserver.rooms import RoomDirectory
+    from roomserver.gateway.hub import Hub
+    from roomserver.rooms.registry import RoomDirectory
 
 _LATENCY_BUCKETS_S = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 

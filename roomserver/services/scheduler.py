@@ -27,9 +27,9 @@ from protocol.messages import (
     TournamentStartedPayload,
     TournamentStatus,
 )
-from roomserver import lifecycle
-from roomserver.ledger import Ledger, LedgerReply, LifecycleCandidate, Tournament
-from roomserver.rooms import RoomDirectory
+from roomserver.domain import lifecycle
+from roomserver.rooms.registry import RoomDirectory
+from roomserver.store.ledger import Ledger, LedgerReply, LifecycleCandidate, Tournament
 
 log = logging.getLogger(__name__)
 

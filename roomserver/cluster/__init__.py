@@ -1,0 +1,1 @@
+"""How a room's frames reach its members on every node."""

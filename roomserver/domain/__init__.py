@@ -1,0 +1,1 @@
+"""The rules, pure: no asyncio, no database, no sockets."""

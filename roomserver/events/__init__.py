@@ -1,0 +1,1 @@
+"""Events: the envelope, the outbox relay and its sinks."""

@@ -1,0 +1,1 @@
+"""The WebSocket edge: the only code that touches websockets."""

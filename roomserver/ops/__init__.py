@@ -1,0 +1,1 @@
+"""Running a node: metrics, logs, the embedded PostgreSQL, the sandbox, startup."""

@@ -1,0 +1,1 @@
+"""Rooms as actors on this node, and the registry that opens them."""
