@@ -10,14 +10,14 @@ from api.context import ApiContext
 from api.errors import (
     ApiError,
     handle_api_error,
-    handle_domain_error,
     handle_http_exception,
+    handle_refused,
     handle_unexpected,
 )
 from api.guards import authenticate
 from api.routes import audit, operations, players, tournaments, wallet
 from api.tracing import echo_trace_id
-from roomserver.domain.errors import DomainError
+from roomserver.domain.refusal import Refused
 
 
 def _header_key(name: str, description: str) -> SecurityScheme:
@@ -58,7 +58,7 @@ def create_app(context: ApiContext) -> Litestar:
         guards=[authenticate],
         exception_handlers={
             ApiError: handle_api_error,
-            DomainError: handle_domain_error,
+            Refused: handle_refused,
             HTTPException: handle_http_exception,
             Exception: handle_unexpected,
         },

@@ -1,6 +1,7 @@
 """The one error body of the side API, and the one mapping from failure to HTTP status."""
 
 import logging
+from collections.abc import Mapping
 from typing import Any, Final
 
 import msgspec
@@ -9,7 +10,7 @@ from litestar.exceptions import HTTPException, ValidationException
 from litestar.openapi.datastructures import ResponseSpec
 
 from api.tracing import trace_id_of
-from roomserver.domain.errors import DomainError
+from roomserver.domain.refusal import Refusal, Refused
 
 log = logging.getLogger(__name__)
 
@@ -23,35 +24,52 @@ class ErrorBody(msgspec.Struct, frozen=True):
     trace_id: str
 
 
-# Refusal codes of the domain and the ledger, by HTTP status.
-_STATUS_OF_CODE: Final[dict[str, int]] = {
+# The HTTP answer to each refusal of the domain and the ledger: its status, and the message
+# when the refusal comes without one. The code in the body is the refusal's own name.
+HTTP_OF_REFUSAL: Final[Mapping[Refusal, tuple[int, str | None]]] = {
+    Refusal.NOT_FOUND: (404, "not found"),
+    Refusal.PLAYER_NOT_FOUND: (404, "no such player"),
+    Refusal.NOT_REGISTERED: (404, "the player is not registered in this tournament"),
+    Refusal.BET_NOT_FOUND: (404, "no authorized bet with this id"),
+    Refusal.RG_BLOCKED: (403, "blocked by responsible-gaming limits"),
+    Refusal.DUPLICATE: (409, None),
+    Refusal.ROOM_FULL: (409, "the tournament is full"),
+    Refusal.TOURNAMENT_NOT_RUNNING: (409, "the tournament is not open for this"),
+    Refusal.TOURNAMENT_RUNNING: (409, "a running scheduled tournament cannot be left"),
+    Refusal.TOURNAMENT_FINISHED: (409, "the tournament is completing or over"),
+    Refusal.TRANSACTION_ROLLED_BACK: (
+        409,
+        "this transaction id was rolled back; the bet is refused",
+    ),
+    Refusal.ROUND_SETTLED: (409, "the round is settled; its bets cannot be rolled back"),
+    Refusal.ALREADY_SETTLED: (409, "the bet is settled; it cannot be rolled back"),
+    Refusal.ALREADY_ROLLED_BACK: (409, "the bet is rolled back; it cannot be settled"),
+    Refusal.IDEMPOTENCY_MISMATCH: (
+        422,
+        "this id or idempotency key was used for a different request",
+    ),
+    Refusal.INSUFFICIENT_FUNDS: (422, "balance too low"),
+    Refusal.CURRENCY_MISMATCH: (422, "the player's account is in another currency"),
+    Refusal.ROUND_MISMATCH: (422, "round_id differs from the authorized bet's"),
+    Refusal.UNKNOWN_GAME: (422, None),
+    Refusal.NOT_IN_ROOM: (422, None),
+    Refusal.STAKE_OUT_OF_RANGE: (422, None),
+    Refusal.TOURNAMENT_NOT_ENDED: (422, None),
+    Refusal.RATE_LIMITED: (429, None),
+    Refusal.NONCE_TAKEN: (409, None),
+    Refusal.KEY_TAKEN: (409, None),
+}
+
+# The HTTP edge's own codes (credentials, limits, malformed requests), by status.
+_STATUS_OF_EDGE_CODE: Final[Mapping[str, int]] = {
     "BAD_REQUEST": 400,
     "UNAUTHENTICATED": 401,
     "BAD_SIGNATURE": 401,
     "TOKEN_INVALID": 401,
     "TOKEN_EXPIRED": 401,
     "FORBIDDEN": 403,
-    "RG_BLOCKED": 403,
-    "NOT_FOUND": 404,
-    "PLAYER_NOT_FOUND": 404,
-    "NOT_REGISTERED": 404,
-    "BET_NOT_FOUND": 404,
     "METHOD_NOT_ALLOWED": 405,
-    "DUPLICATE": 409,
-    "ROOM_FULL": 409,
-    "TOURNAMENT_NOT_RUNNING": 409,
-    "TOURNAMENT_RUNNING": 409,
-    "TOURNAMENT_FINISHED": 409,
-    "TRANSACTION_ROLLED_BACK": 409,
-    "ROUND_SETTLED": 409,
-    "ALREADY_SETTLED": 409,
-    "ALREADY_ROLLED_BACK": 409,
     "PAYLOAD_TOO_LARGE": 413,
-    "IDEMPOTENCY_MISMATCH": 422,
-    "INSUFFICIENT_FUNDS": 422,
-    "CURRENCY_MISMATCH": 422,
-    "ROUND_MISMATCH": 422,
-    "UNKNOWN_GAME": 422,
     "UNPROCESSABLE": 422,
     "RATE_LIMITED": 429,
     "HEADERS_TOO_LARGE": 431,
@@ -59,27 +77,14 @@ _STATUS_OF_CODE: Final[dict[str, int]] = {
     "NOT_READY": 503,
 }
 
-_MESSAGES: Final[dict[str, str]] = {
-    "NOT_REGISTERED": "the player is not registered in this tournament",
-    "ROOM_FULL": "the tournament is full",
-    "TOURNAMENT_NOT_RUNNING": "the tournament is not open for this",
-    "TOURNAMENT_RUNNING": "a running scheduled tournament cannot be left",
-    "TOURNAMENT_FINISHED": "the tournament is completing or over",
-    "TRANSACTION_ROLLED_BACK": "this transaction id was rolled back; the bet is refused",
-    "ROUND_SETTLED": "the round is settled; its bets cannot be rolled back",
-    "ALREADY_SETTLED": "the bet is settled; it cannot be rolled back",
-    "ALREADY_ROLLED_BACK": "the bet is rolled back; it cannot be settled",
-    "IDEMPOTENCY_MISMATCH": "this id or idempotency key was used for a different request",
-    "INSUFFICIENT_FUNDS": "balance too low",
-    "CURRENCY_MISMATCH": "the player's account is in another currency",
-    "ROUND_MISMATCH": "round_id differs from the authorized bet's",
-    "RG_BLOCKED": "blocked by responsible-gaming limits",
-    "PLAYER_NOT_FOUND": "no such player",
-    "BET_NOT_FOUND": "no authorized bet with this id",
-    "NOT_FOUND": "not found",
-}
-
 _RETRYABLE: Final = frozenset({"RATE_LIMITED", "INTERNAL", "NOT_READY"})
+
+
+def _status_and_message(code: str) -> tuple[int, str | None]:
+    """The status of a code (422 when unknown), and its message, if it has one of its own."""
+    if code in Refusal.__members__:
+        return HTTP_OF_REFUSAL.get(Refusal(code), (422, None))
+    return _STATUS_OF_EDGE_CODE.get(code, 422), None
 
 
 class ApiError(Exception):
@@ -94,18 +99,20 @@ class ApiError(Exception):
         headers: dict[str, str] | None = None,
         retryable: bool | None = None,
     ) -> None:
-        self.code = code
-        self.status = status or _STATUS_OF_CODE.get(code, 422)
-        self.message = message or _MESSAGES.get(code, code.replace("_", " ").lower())
+        """A failure with `code`, a `Refusal` or an edge code; status and message follow it."""
+        default_status, default_message = _status_and_message(code)
+        self.code = str(code)
+        self.status = status or default_status
+        self.message = message or default_message or code.replace("_", " ").lower()
         self.headers = headers or {}
         # By default only transient failures are worth retrying unchanged.
         self.retryable = code in _RETRYABLE if retryable is None else retryable
         super().__init__(self.message)
 
     @classmethod
-    def from_domain(cls, error: DomainError) -> "ApiError":
+    def from_refused(cls, refused: Refused) -> "ApiError":
         """The HTTP form of a refusal from the domain or the ledger."""
-        return cls(error.code, error.message)
+        return cls(refused.refusal, refused.message)
 
 
 ERROR_STATUSES: Final = (400, 401, 403, 404, 409, 413, 422, 429, 500)
@@ -149,9 +156,9 @@ def handle_api_error(request: Request[Any, Any, Any], exc: ApiError) -> Response
     return _error_response(request, exc)
 
 
-def handle_domain_error(request: Request[Any, Any, Any], exc: DomainError) -> Response[ErrorBody]:
-    """A refusal from the domain -> the error body."""
-    return _error_response(request, ApiError.from_domain(exc))
+def handle_refused(request: Request[Any, Any, Any], exc: Refused) -> Response[ErrorBody]:
+    """A refusal from the domain or the ledger -> the error body."""
+    return _error_response(request, ApiError.from_refused(exc))
 
 
 def handle_http_exception(

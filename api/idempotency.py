@@ -24,7 +24,8 @@ from litestar.params import HeaderParameter
 from api.errors import ApiError
 from api.guards import CALLER_STATE, context_of
 from protocol.ids import IDEMPOTENCY_KEY_MAX_LENGTH, IDEMPOTENCY_KEY_PATTERN
-from roomserver.store.ledger import StoredResponse
+from roomserver.domain.refusal import Refusal
+from roomserver.store.api_idempotency import StoredResponse
 
 IdempotencyKey = Annotated[
     str | None,
@@ -94,7 +95,7 @@ async def keyed(
     while True:
         claim = await ledger.claim_api_key(caller, name, fingerprint, api.idempotency_lease_s)
         if claim.request_hash != fingerprint:
-            raise ApiError("IDEMPOTENCY_MISMATCH")
+            raise ApiError(Refusal.IDEMPOTENCY_MISMATCH)
         if claim.response is not None:
             return _replay(claim.response)
         if claim.reservation is not None:
@@ -112,7 +113,7 @@ async def keyed(
             # what that one stores, so that every answer for the key is the same.
         if loop.time() >= deadline:
             raise ApiError(
-                "DUPLICATE",
+                Refusal.DUPLICATE,
                 "a request with this idempotency key is still in flight; retry later",
                 retryable=True,
             )

@@ -5,9 +5,8 @@ from typing import Annotated, Literal
 
 from msgspec import Meta, Struct
 
-from protocol.ids import Id
-from protocol.messages import Scoring
-from roomserver.store.ledger import TournamentKind, TournamentStatus
+from protocol.ids import Id, Scoring, TournamentStatus
+from roomserver.domain.tournament import TournamentKind
 
 Text = Annotated[str, Meta(min_length=1, max_length=128)]
 Currency = Annotated[str, Meta(pattern=r"^[A-Z]{3}$", description="ISO-4217")]

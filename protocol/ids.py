@@ -1,11 +1,11 @@
-"""Identifiers shared by the wire, the HTTP side API and the ledger, each rule defined once.
+"""Ids and enumerations shared by the wire, the side API, the domain and the ledger, defined once.
 
 A player, room or tournament id is 1-64 characters of letters, digits and `_ . : -`; an
 idempotency key is 1-128 printable characters (no control characters, so never a NUL byte that
 PostgreSQL would refuse).
 """
 
-from typing import Annotated, Final
+from typing import Annotated, Final, Literal
 
 from msgspec import Meta
 
@@ -25,3 +25,8 @@ IdempotencyKey = Annotated[
     str,
     Meta(min_length=1, max_length=IDEMPOTENCY_KEY_MAX_LENGTH, pattern=IDEMPOTENCY_KEY_PATTERN),
 ]
+
+# Where a tournament is in its lifecycle (see roomserver.domain.lifecycle for the moves).
+TournamentStatus = Literal["scheduled", "running", "completing", "completed", "cancelled"]
+# How a tournament ranks its players.
+Scoring = Literal["total_win", "biggest_multiplier", "win_to_bet_ratio"]

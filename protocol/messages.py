@@ -9,18 +9,17 @@ from typing import Annotated, Literal
 from msgspec import Meta, Struct
 
 from protocol.codes import ErrorCode
-from protocol.ids import IdempotencyKey, PlayerId, RoomId
+from protocol.ids import IdempotencyKey, PlayerId, RoomId, Scoring, TournamentStatus
 
 Rid = Annotated[str, Meta(max_length=64)]
 ClientSeed = Annotated[str, Meta(min_length=1, max_length=64)]
 Stake = Annotated[int, Meta(ge=1, le=10**12)]
 Seq = Annotated[int, Meta(ge=0)]
+Epoch = Annotated[str, Meta(min_length=1, max_length=64)]
 MinorUnits = int
 Currency = Annotated[str, Meta(min_length=3, max_length=3)]
 Timestamp = Annotated[str, Meta(max_length=32)]
 ShortText = Annotated[str, Meta(max_length=256)]
-TournamentStatus = Literal["scheduled", "running", "completing", "completed", "cancelled"]
-Scoring = Literal["total_win", "biggest_multiplier", "win_to_bet_ratio"]
 
 
 # ---------------------------------------------------------------- client -> server
@@ -33,10 +32,11 @@ class ClientMessage(Struct, tag_field="type", kw_only=True, omit_defaults=True):
 
 
 class RoomJoin(ClientMessage, tag="room.join"):
-    """Join a tournament room; `since_seq` asks to resume after that room frame."""
+    """Join a tournament room; `since_seq` (of stream `since_epoch`) asks to resume after it."""
 
     room: RoomId
     since_seq: Seq | None = None
+    since_epoch: Epoch | None = None
 
 
 class RoomLeave(ClientMessage, tag="room.leave"):
@@ -119,7 +119,7 @@ class RoomConfig(Struct, kw_only=True, omit_defaults=True):
 
 
 class RoomSnapshotPayload(Struct, kw_only=True, omit_defaults=True):
-    """Everything a member needs to render the room; `seq` is the room's current offset."""
+    """Everything a member needs to render the room; `seq` is the offset in stream `epoch`."""
 
     status: TournamentStatus
     config: RoomConfig
@@ -129,9 +129,10 @@ class RoomSnapshotPayload(Struct, kw_only=True, omit_defaults=True):
     players_online: int
     seq: Seq
     recovered: bool | None = None
+    epoch: Epoch | None = None
 
 
-class RoomResumedPayload(Struct, kw_only=True):
+class RoomResumedPayload(Struct, kw_only=True, omit_defaults=True):
     """Resume succeeded: `replayed` missed room frames follow this one, in order."""
 
     status: TournamentStatus
@@ -142,6 +143,7 @@ class RoomResumedPayload(Struct, kw_only=True):
     players_online: int
     seq: Seq
     replayed: int
+    epoch: Epoch | None = None
 
 
 class SpinOutcomePayload(Struct, kw_only=True):

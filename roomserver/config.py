@@ -75,6 +75,9 @@ class RoomsConfig(_Section, frozen=True, forbid_unknown_fields=True, kw_only=Tru
     inbox_size: PositiveInt = 4096
     history_size: PositiveInt = 1024
     presence_detail_max_members: NonNegativeInt = 500
+    # A room with no member and no pending work is closed after this quiet time (memory stays
+    # bounded by the rooms in use); its stream outlives it for resume.
+    dispose_after_s: Seconds = 30.0
 
 
 class PostgresConfig(_Section, frozen=True, forbid_unknown_fields=True, kw_only=True):

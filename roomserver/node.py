@@ -11,7 +11,8 @@ from typing import Any
 import asyncpg
 
 from api.server import start_side_api
-from roomserver.cluster.bus import LocalBus
+from roomserver.cluster.broker_local import LocalBroker
+from roomserver.cluster.presence_local import LocalPresence
 from roomserver.config import Config, EventsConfig
 from roomserver.events.envelope import EventSink
 from roomserver.events.relay import OutboxRelay
@@ -30,8 +31,9 @@ from roomserver.ops.startup import StartupError, database_error, listen_error, w
 from roomserver.rooms.registry import RoomDirectory
 from roomserver.services.scheduler import TournamentScheduler
 from roomserver.services.spins import SpinService
-from roomserver.store.ledger import Ledger, create_pool
+from roomserver.store.ledger import Ledger
 from roomserver.store.migrate import migrate
+from roomserver.store.pool import create_pool
 
 log = logging.getLogger(__name__)
 
@@ -99,7 +101,13 @@ async def running_node(config: Config) -> AsyncIterator[Node]:
                 def spawn(coroutine: Coroutine[Any, Any, None]) -> None:
                     tasks.create_task(coroutine)
 
-                rooms = RoomDirectory(ledger, LocalBus(), config.rooms, tasks.create_task)
+                rooms = RoomDirectory(
+                    ledger,
+                    LocalBroker(config.rooms.history_size),
+                    LocalPresence(),
+                    config.rooms,
+                    tasks.create_task,
+                )
                 metrics = NodeMetrics()
                 tokens = TokenVerifier(config.auth)
                 hub = Hub(config, tokens, ledger, rooms, SpinService(ledger), spawn, metrics)

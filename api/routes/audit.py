@@ -10,6 +10,7 @@ from api.guards import context_of, scoped
 from api.models import CurrencyReport, SpinOutcomeView, SpinReplay, TournamentReportView
 from api.routes.tournaments import API_KEY, TournamentId
 from roomserver.domain.lifecycle import FINAL_STATUSES
+from roomserver.domain.refusal import Refusal
 from roomserver.domain.spin_audit import ReelsOutcome, replay_spin
 
 SpinId = Annotated[
@@ -36,7 +37,7 @@ async def tournament_report(
     summed from the ledger's records; `per_currency` lists each currency (a tournament has one)."""
     report = await context_of(request).ledger.tournament_report(tournament_id)
     if report is None:
-        raise ApiError("NOT_FOUND", f"no tournament {tournament_id!r}")
+        raise ApiError(Refusal.NOT_FOUND, f"no tournament {tournament_id!r}")
     return TournamentReportView(
         tournament_id=report.tournament_id,
         status=report.status,
@@ -73,7 +74,7 @@ async def spin_replay(request: Request[Any, Any, Any], spin_id: SpinId) -> SpinR
     are returned). The seed itself is shown once the tournament is over."""
     spin = await context_of(request).ledger.recorded_spin(spin_id)
     if spin is None:
-        raise ApiError("NOT_FOUND", f"no spin {spin_id}")
+        raise ApiError(Refusal.NOT_FOUND, f"no spin {spin_id}")
     replay = replay_spin(
         server_seed=spin.server_seed,
         server_seed_hash=spin.server_seed_hash,

@@ -10,7 +10,8 @@ from api.guards import context_of, scoped
 from api.idempotency import IdempotencyKey, keyed, request_hash
 from api.models import RgSettingsBody, RgSettingsView
 from api.routes.tournaments import API_KEY, PlayerId
-from roomserver.store.ledger import RgSettings
+from roomserver.domain.refusal import Refusal
+from roomserver.store.players import RgSettings
 
 
 @put(
@@ -38,7 +39,7 @@ async def set_rg(
             player_id, data.self_excluded, data.loss_limit, data.session_limit_min
         )
         if not await context_of(request).ledger.set_rg_settings(settings):
-            raise ApiError("PLAYER_NOT_FOUND", f"no player {player_id!r}")
+            raise ApiError(Refusal.PLAYER_NOT_FOUND, f"no player {player_id!r}")
         if settings.self_excluded:
             context_of(request).hub.close_self_excluded(player_id)
         return _view(settings)
@@ -57,7 +58,7 @@ async def get_rg(request: Request[Any, Any, Any], player_id: PlayerId) -> RgSett
     """The per-player settings (token claims are not included)."""
     settings = await context_of(request).ledger.rg_settings(player_id)
     if settings is None:
-        raise ApiError("PLAYER_NOT_FOUND", f"no player {player_id!r}")
+        raise ApiError(Refusal.PLAYER_NOT_FOUND, f"no player {player_id!r}")
     return _view(settings)
 
 

@@ -28,9 +28,9 @@ from api.models import (
     TournamentView,
 )
 from protocol.ids import ID_MAX_LENGTH, ID_PATTERN
-from roomserver.domain.errors import DomainError
 from roomserver.domain.lifecycle import FINAL_STATUSES
-from roomserver.store.ledger import Prize, Tournament, TournamentConfig
+from roomserver.domain.refusal import Refusal, Refused
+from roomserver.domain.tournament import Prize, Tournament, TournamentConfig
 
 API_KEY: Final[list[dict[str, list[str]]]] = [{"ApiKey": []}]
 TournamentId = Annotated[str, Parameter(min_length=1, max_length=ID_MAX_LENGTH, pattern=ID_PATTERN)]
@@ -135,14 +135,14 @@ async def create_tournament(
         config = _checked_config(data, tournament_id)
         try:
             tournament = await context.tournaments.create(config)
-        except DomainError as error:
-            if error.code != "DUPLICATE" or not idempotency_key:
+        except Refused as refused:
+            if refused.refusal is not Refusal.DUPLICATE or not idempotency_key:
                 raise
             # Created by an earlier try with this key: the same configuration is the same
             # request.
             tournament = await context.tournaments.tournament(config.tournament_id)
             if tournament.config != config:
-                raise ApiError("IDEMPOTENCY_MISMATCH") from None
+                raise ApiError(Refusal.IDEMPOTENCY_MISMATCH) from None
         return tournament_view(tournament)
 
     return await keyed(request, idempotency_key, "create_tournament", digest, run, 201)

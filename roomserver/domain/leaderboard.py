@@ -2,9 +2,19 @@
 
 import bisect
 from dataclasses import dataclass
+from typing import NamedTuple
 
 # Sort key: higher score first, then earlier time, then player id for a total order.
 _Key = tuple[int, float, str]
+
+
+class RankedEntry(NamedTuple):
+    """One row of the standings."""
+
+    player_id: str
+    name: str
+    score: int
+    rank: int
 
 
 @dataclass(slots=True)
@@ -67,9 +77,9 @@ class Leaderboard:
         player = self._players.get(player_id)
         return None if player is None else -player.key[0]
 
-    def top(self, n: int) -> list[tuple[str, str, int, int]]:
-        """The first `n` as (player_id, name, score, rank)."""
+    def top(self, n: int) -> list[RankedEntry]:
+        """The first `n` rows, best first."""
         return [
-            (key[2], self._players[key[2]].name, -key[0], index + 1)
+            RankedEntry(key[2], self._players[key[2]].name, -key[0], index + 1)
             for index, key in enumerate(self._order[:n])
         ]

@@ -10,11 +10,12 @@ The scheduler asks `due_event` and applies what it returns under the tournament'
 import datetime as dt
 from typing import Final, Literal
 
-Status = Literal["scheduled", "running", "completing", "completed", "cancelled"]
+from protocol.ids import TournamentStatus
+
 Kind = Literal["scheduled", "hop_on_off"]
 Event = Literal["start", "end", "complete", "cancel"]
 
-_TRANSITIONS: Final[dict[tuple[Status, Event], Status]] = {
+_TRANSITIONS: Final[dict[tuple[TournamentStatus, Event], TournamentStatus]] = {
     ("scheduled", "start"): "running",
     ("running", "end"): "completing",
     ("completing", "complete"): "completed",
@@ -22,19 +23,19 @@ _TRANSITIONS: Final[dict[tuple[Status, Event], Status]] = {
     ("running", "cancel"): "cancelled",
 }
 
-FINAL_STATUSES: Final[frozenset[Status]] = frozenset({"completed", "cancelled"})
+FINAL_STATUSES: Final[frozenset[TournamentStatus]] = frozenset({"completed", "cancelled"})
 
 
 class IllegalTransition(Exception):
     """The event does not apply to the tournament's status."""
 
-    def __init__(self, status: Status, event: Event) -> None:
+    def __init__(self, status: TournamentStatus, event: Event) -> None:
         super().__init__(f"a {status} tournament cannot {event}")
         self.status = status
         self.event = event
 
 
-def next_status(status: Status, event: Event) -> Status:
+def next_status(status: TournamentStatus, event: Event) -> TournamentStatus:
     """The status after `event`.
 
     Raises:
@@ -48,7 +49,7 @@ def next_status(status: Status, event: Event) -> Status:
 
 def due_event(
     kind: Kind,
-    status: Status,
+    status: TournamentStatus,
     starts_at: dt.datetime | None,
     ends_at: dt.datetime | None,
     now: dt.datetime,

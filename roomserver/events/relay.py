@@ -12,7 +12,8 @@ import logging
 
 from roomserver.config import EventsConfig
 from roomserver.events.envelope import EventSink
-from roomserver.store.ledger import EventDelivery, Ledger
+from roomserver.store.ledger import Ledger
+from roomserver.store.outbox import EventDelivery
 
 log = logging.getLogger(__name__)
 

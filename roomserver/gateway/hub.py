@@ -42,14 +42,16 @@ from protocol.messages import (
     SpinResult,
 )
 from roomserver.config import Config
-from roomserver.domain.errors import RequestError, error_code_from_ledger, error_frame
+from roomserver.domain.refusal import Refusal, Refused
 from roomserver.gateway.rate_limit import MessageRateLimit, TokenBucket
 from roomserver.gateway.session import Membership, Session, Spawn
 from roomserver.gateway.tokens import PlayerClaims, TokenRejected, TokenVerifier
+from roomserver.gateway.wire_errors import RequestError, error_frame, wire_code
 from roomserver.ops.metrics import NodeMetrics
 from roomserver.rooms.registry import RoomDirectory
+from roomserver.rooms.room import RoomClosed
 from roomserver.services.spins import SpinService
-from roomserver.store.ledger import ALREADY_REGISTERED, REGISTERED, Ledger
+from roomserver.store.ledger import Ledger
 
 log = logging.getLogger(__name__)
 _event_encoder = msgspec.json.Encoder()
@@ -301,12 +303,7 @@ class Hub:
         self, failure: Exception, *, rid: str | None, room: str | None, now_s: float
     ) -> bytes:
         """The failure's `error` frame, counted by code for the metrics."""
-        code = (
-            failure.code
-            if isinstance(failure, RequestError | DecodeFailure)
-            else ErrorCode.INTERNAL
-        )
-        self.stats.errors_by_code[code] += 1
+        self.stats.errors_by_code[wire_code(failure)] += 1
         return error_frame(failure, rid=rid, room=room, now_s=now_s)
 
     def _count_close(self, code: CloseCode) -> None:
@@ -372,6 +369,8 @@ class Hub:
 
     async def _join(self, session: Session, message: RoomJoin) -> None:
         existing = session.memberships.get(message.room)
+        if existing is not None and existing.room.closed:
+            existing = None
         room = existing.room if existing is not None else await self._rooms.open(message.room)
         if room is None:
             raise RequestError(ErrorCode.NOT_FOUND)
@@ -382,8 +381,8 @@ class Hub:
         status, chips = await self._ledger.register_player(
             room.room_id, claims.player_id, rg_self_excluded=claims.self_excluded
         )
-        if status not in (REGISTERED, ALREADY_REGISTERED):
-            raise RequestError(error_code_from_ledger(status))
+        if not status.accepted:
+            raise Refused(status)
         if existing is None:
             existing = Membership(
                 room, await self._ledger.next_nonce(room.room_id, claims.player_id)
@@ -391,13 +390,25 @@ class Hub:
             session.memberships[room.room_id] = existing
         was_member = room.is_member(claims.player_id)
         try:
-            await room.join(session, message.since_seq, chips or 0, message.rid)
+            try:
+                await room.join(
+                    session, message.since_seq, chips or 0, message.rid, message.since_epoch
+                )
+            except RoomClosed:
+                # The room closed (empty and quiet) while the join was on its way: reopen it.
+                reopened = await self._rooms.open(message.room)
+                if reopened is None:
+                    raise RequestError(ErrorCode.NOT_FOUND) from None
+                existing.room = room = reopened
+                await room.join(
+                    session, message.since_seq, chips or 0, message.rid, message.since_epoch
+                )
         except BaseException:
             session.memberships.pop(room.room_id, None)
             raise
         if not was_member:
             await self._report_presence("room.player.connected", session, room.room_id)
-        if status == REGISTERED:
+        if status is Refusal.OK:
             # Joining bought the player in: the buy-in left their cash, chips arrived.
             await self._rooms.push_chips(room.room_id, claims.player_id, chips or 0)
 

@@ -6,7 +6,8 @@ from typing import Final
 
 from roomserver.config import API_SCOPES, ApiKeyConfig, WalletAgentConfig
 from roomserver.domain import fairness, slot_game
-from roomserver.store.ledger import Ledger, TournamentConfig
+from roomserver.domain.tournament import TournamentConfig
+from roomserver.store.ledger import Ledger
 
 # Side-API credentials that exist only in sandbox mode.
 SANDBOX_API_KEY: Final = "sandbox-internal-key"

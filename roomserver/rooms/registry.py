@@ -1,11 +1,12 @@
-"""The rooms open on this node: opened on first join, one actor task each."""
+"""The rooms open on this node: opened on first use, one actor task each, evicted when closed."""
 
 import asyncio
 import logging
 from collections.abc import Callable, Coroutine, Iterable
 from typing import Any
 
-from roomserver.cluster.bus import RoomBus
+from roomserver.cluster.broker import Broker
+from roomserver.cluster.presence import Presence
 from roomserver.config import RoomsConfig
 from roomserver.rooms.room import Room
 from roomserver.store.ledger import Ledger
@@ -14,24 +15,40 @@ log = logging.getLogger(__name__)
 
 
 class RoomDirectory:
-    """Finds or opens a room; concurrent first joins open it once."""
+    """Finds or opens a room; concurrent first joins open it once.
+
+    A room closes itself when it has had no member and no work for `rooms.dispose_after_s`;
+    the directory then forgets it, and the next `open` loads it afresh.
+    """
 
     def __init__(
         self,
         ledger: Ledger,
-        bus: RoomBus,
+        broker: Broker,
+        presence: Presence,
         config: RoomsConfig,
         start_task: Callable[[Coroutine[Any, Any, None]], asyncio.Task[None]],
     ) -> None:
+        """Create an empty directory.
+
+        Args:
+            ledger: Loads tournaments and standings.
+            broker: The rooms' streams.
+            presence: The rooms' players online.
+            config: Room settings.
+            start_task: Runs a room's actor (in the node's task group).
+        """
         self._ledger = ledger
-        self._bus = bus
+        self._broker = broker
+        self._presence = presence
         self._config = config
         self._start_task = start_task
         self._rooms: dict[str, Room] = {}
         self._opening: dict[str, asyncio.Future[Room | None]] = {}
-        self._tasks: list[asyncio.Task[None]] = []
+        self._tasks: set[asyncio.Task[None]] = set()
 
     def __len__(self) -> int:
+        """The number of rooms open."""
         return len(self._rooms)
 
     def get(self, room_id: str) -> Room | None:
@@ -54,10 +71,17 @@ class RoomDirectory:
                 room = None
             else:
                 room = Room(
-                    tournament, await self._ledger.standings(room_id), self._bus, self._config
+                    tournament,
+                    await self._ledger.standings(room_id),
+                    self._broker,
+                    self._presence,
+                    self._config,
+                    on_closed=self._evict,
                 )
                 self._rooms[room_id] = room
-                self._tasks.append(self._start_task(room.run()))
+                task = self._start_task(room.run())
+                self._tasks.add(task)
+                task.add_done_callback(self._tasks.discard)
             future.set_result(room)
             return room
         except BaseException as exc:
@@ -66,6 +90,10 @@ class RoomDirectory:
             raise
         finally:
             del self._opening[room_id]
+
+    def _evict(self, room: Room) -> None:
+        if self._rooms.get(room.room_id) is room:
+            del self._rooms[room.room_id]
 
     async def push_chips(self, room_id: str, player_id: str, chips: int) -> None:
         """Push the player's chips in the room after a registration credited them.

@@ -17,6 +17,7 @@ from typing import Final
 import msgspec
 
 from protocol.codec import format_ts
+from protocol.ids import TournamentStatus
 from protocol.messages import (
     LeaderboardEntry,
     PrizePayload,
@@ -25,11 +26,14 @@ from protocol.messages import (
     TournamentCompletedPayload,
     TournamentStarted,
     TournamentStartedPayload,
-    TournamentStatus,
 )
 from roomserver.domain import lifecycle
+from roomserver.domain.refusal import Refusal
+from roomserver.domain.tournament import Tournament
 from roomserver.rooms.registry import RoomDirectory
-from roomserver.store.ledger import Ledger, LedgerReply, LifecycleCandidate, Tournament
+from roomserver.store.ledger import Ledger
+from roomserver.store.pool import LedgerReply
+from roomserver.store.tournaments import LifecycleCandidate
 
 log = logging.getLogger(__name__)
 
@@ -80,15 +84,19 @@ class TournamentScheduler:
     """Moves tournaments through their lifecycle and announces each move to the room."""
 
     def __init__(self, ledger: Ledger, rooms: RoomDirectory, *, tick_s: float) -> None:
+        """A scheduler ticking every `tick_s` seconds."""
         self._ledger = ledger
         self._rooms = rooms
         self._tick_s = tick_s
         self._moving: set[str] = set()
 
     async def run(self) -> None:
-        """Tick until cancelled. Each due tournament is moved in its own task, so one waiting on
-        a lock (a payout behind a busy account) never holds up the others; a tournament still
-        being moved is skipped by later ticks, and a failed move is retried at the next one."""
+        """Tick until cancelled.
+
+        Each due tournament is moved in its own task, so one waiting on a lock (a payout behind
+        a busy account) never holds up the others; a tournament still being moved is skipped by
+        later ticks, and a failed move is retried at the next one.
+        """
         async with asyncio.TaskGroup() as moves:
             while True:
                 try:
@@ -139,18 +147,18 @@ class TournamentScheduler:
         The caller turns a refusal (`NOT_FOUND`, `TOURNAMENT_FINISHED`) into its error.
         """
         reply = await self._ledger.cancel_tournament(tournament_id)
-        if reply.status == "OK":
+        if reply.status is Refusal.OK:
             assert reply.response_json is not None
             await self._announce_closing(tournament_id, reply.response_json)
         return reply
 
     async def _apply(
-        self, tournament_id: str, status: lifecycle.Status, event: lifecycle.Event
-    ) -> lifecycle.Status | None:
+        self, tournament_id: str, status: TournamentStatus, event: lifecycle.Event
+    ) -> TournamentStatus | None:
         """Apply one event; the new status, or None when this node did not move it."""
         if event == "complete":
             reply = await self._ledger.complete_tournament(tournament_id)
-            if reply.status != "OK":
+            if reply.status is not Refusal.OK:
                 return None
             assert reply.response_json is not None
             log.info("tournament %s completed", tournament_id)
@@ -180,8 +188,10 @@ class TournamentScheduler:
         await self._announce(tournament_id, started)
 
     async def _announce_closing(self, tournament_id: str, response_json: str) -> None:
-        """Announce the closing, then push each paid player connected here their new cash
-        balance (after the announcement, which says why it changed)."""
+        """Announce the closing, then push each paid player connected here their new cash.
+
+        The balances follow the announcement, which says why they changed.
+        """
         await self._announce(tournament_id, lambda _: closing_announcement(response_json))
         paid = _closing_decoder.decode(response_json).paid_players()
         if paid:

@@ -10,15 +10,14 @@ import secrets
 import uuid
 from typing import Final
 
-import asyncpg
 import msgspec
 
-from protocol.codes import ErrorCode
 from protocol.messages import FairnessPayload, Spin, SpinOutcomePayload, SpinResultPayload
 from roomserver.domain import slot_game
-from roomserver.domain.errors import RequestError, error_code_from_ledger
+from roomserver.domain.refusal import Refusal, Refused
 from roomserver.gateway.session import Membership, Session
-from roomserver.store.ledger import SPIN_OK, SPIN_REPLAY, Ledger, SpinRequest
+from roomserver.store.ledger import Ledger
+from roomserver.store.spins import SpinRequest
 
 _MAX_ATTEMPTS: Final = 5
 _result_decoder: Final = msgspec.json.Decoder(SpinResultPayload)
@@ -35,16 +34,21 @@ class SpinService:
     """Plays spins against the ledger."""
 
     def __init__(self, ledger: Ledger) -> None:
+        """Spins against `ledger`."""
         self._ledger = ledger
 
     async def spin(
         self, session: Session, membership: Membership, message: Spin, nonce: int
     ) -> tuple[SpinResultPayload, bool]:
-        """Play one spin: its committed (or stored) result with the current rank, and whether
-        this call committed it (False for a replay of an earlier request).
+        """Play one spin.
+
+        Returns:
+            Its committed (or stored) result with the current rank, and whether this call
+            committed it (False for a replay of an earlier request).
 
         Raises:
-            RequestError: the spin was refused; nothing was written.
+            Refused: the spin was refused, or lost every race for a nonce; nothing was
+                written.
         """
         claims = session.claims
         room = membership.room
@@ -79,49 +83,50 @@ class SpinService:
                     math_version=slot_game.MATH_VERSION,
                 ),
             )
-            try:
-                record = await self._ledger.place_spin(
-                    SpinRequest(
-                        tournament_id=room.room_id,
-                        player_id=claims.player_id,
-                        idempotency_key=message.idempotency_key,
-                        request_hash=digest,
-                        rg_json=session.rg_json,
-                        spin_id=spin_id,
-                        round_id=spin_id,
-                        stake=message.stake,
-                        win=win,
-                        client_seed=client_seed,
-                        nonce=nonce,
-                        math_version=slot_game.MATH_VERSION,
-                        response_json=_encoder.encode(draft).decode(),
-                    )
+            record = await self._ledger.attempt_spin(
+                SpinRequest(
+                    tournament_id=room.room_id,
+                    player_id=claims.player_id,
+                    idempotency_key=message.idempotency_key,
+                    request_hash=digest,
+                    rg_json=session.rg_json,
+                    spin_id=spin_id,
+                    round_id=spin_id,
+                    stake=message.stake,
+                    win=win,
+                    client_seed=client_seed,
+                    nonce=nonce,
+                    math_version=slot_game.MATH_VERSION,
+                    response_json=_encoder.encode(draft).decode(),
                 )
-            except asyncpg.UniqueViolationError as exc:
-                if exc.constraint_name == "spins_nonce_unique":
+            )
+            match record.status:
+                case Refusal.OK:
+                    assert record.response_json is not None
+                    assert record.score_reached_at is not None and record.spins is not None
+                    result = _result_decoder.decode(record.response_json)
+                    rank = await room.record_score(
+                        claims.player_id,
+                        claims.name,
+                        result.score,
+                        record.score_reached_at.timestamp(),
+                        record.spins,
+                    )
+                    return msgspec.structs.replace(result, rank=rank), True
+                case Refusal.REPLAY:
+                    assert record.response_json is not None
+                    result = _result_decoder.decode(record.response_json)
+                    rank = room.rank_of(claims.player_id)
+                    return msgspec.structs.replace(result, rank=rank), False
+                case Refusal.NONCE_TAKEN:
                     # Another connection of this player used the nonce: take a fresh one.
                     membership.next_nonce = max(
                         membership.next_nonce,
                         await self._ledger.next_nonce(room.room_id, claims.player_id),
                     )
                     nonce = membership.take_nonce()
-                # Else the same key raced in another room: the next attempt finds it stored.
-                continue
-            if record.status == SPIN_OK:
-                assert record.response_json is not None and record.score_reached_at is not None
-                assert record.spins is not None
-                result = _result_decoder.decode(record.response_json)
-                rank = await room.record_score(
-                    claims.player_id,
-                    claims.name,
-                    result.score,
-                    record.score_reached_at.timestamp(),
-                    record.spins,
-                )
-                return msgspec.structs.replace(result, rank=rank), True
-            if record.status == SPIN_REPLAY:
-                assert record.response_json is not None
-                result = _result_decoder.decode(record.response_json)
-                return msgspec.structs.replace(result, rank=room.rank_of(claims.player_id)), False
-            raise RequestError(error_code_from_ledger(record.status))
-        raise RequestError(ErrorCode.INTERNAL)
+                case Refusal.KEY_TAKEN:
+                    pass  # the same key raced in another room: the next attempt finds it stored
+                case refusal:
+                    raise Refused(refusal)
+        raise Refused(record.status)

@@ -10,19 +10,13 @@ from dataclasses import dataclass
 import msgspec
 
 from roomserver.domain import fairness, slot_game
-from roomserver.domain.errors import DomainError
+from roomserver.domain.refusal import Refusal, Refused
+from roomserver.domain.tournament import Tournament, TournamentConfig
 from roomserver.rooms.registry import RoomDirectory
 from roomserver.services.scheduler import TournamentScheduler
-from roomserver.store.ledger import (
-    ALREADY_REGISTERED,
-    REGISTERED,
-    GameResult,
-    Ledger,
-    RankedPlayer,
-    Tournament,
-    TournamentActivity,
-    TournamentConfig,
-)
+from roomserver.store.ledger import Ledger
+from roomserver.store.reports import RankedPlayer, TournamentActivity
+from roomserver.store.results import GameResult
 
 KNOWN_GAMES = frozenset({slot_game.GAME_ID})
 
@@ -45,7 +39,7 @@ class AppliedResult:
 
 
 @dataclass(frozen=True, slots=True)
-class TournamentStatus:
+class TournamentOverview:
     """What the Tournament System polls."""
 
     tournament: Tournament
@@ -60,6 +54,7 @@ class TournamentService:
     def __init__(
         self, ledger: Ledger, rooms: RoomDirectory, scheduler: TournamentScheduler, node_id: str
     ) -> None:
+        """Operations against `ledger`, told to this node's `rooms`."""
         self._ledger = ledger
         self._rooms = rooms
         self._scheduler = scheduler
@@ -69,10 +64,10 @@ class TournamentService:
         """Create a tournament; one whose start has come (or that has none) starts now.
 
         Raises:
-            DomainError: unknown game, or the id is taken.
+            Refused: UNKNOWN_GAME, or DUPLICATE when the id is taken.
         """
         if config.game_id not in KNOWN_GAMES:
-            raise DomainError("UNKNOWN_GAME", f"no game {config.game_id!r} on this server")
+            raise Refused(Refusal.UNKNOWN_GAME, f"no game {config.game_id!r} on this server")
         seed = fairness.new_server_seed()
         created = await self._ledger.create_tournament(
             config,
@@ -81,7 +76,7 @@ class TournamentService:
             server_seed_hash=fairness.server_seed_hash(seed),
         )
         if not created:
-            raise DomainError("DUPLICATE", f"tournament {config.tournament_id!r} exists")
+            raise Refused(Refusal.DUPLICATE, f"tournament {config.tournament_id!r} exists")
         # The scheduler starts it (the started event and frame come from there).
         await self._scheduler.advance(config.tournament_id)
         tournament = await self._ledger.load_tournament(config.tournament_id)
@@ -92,7 +87,7 @@ class TournamentService:
         """Cancel with every buy-in refunded, once; returns the (stored) record.
 
         Raises:
-            DomainError: NOT_FOUND, or TOURNAMENT_FINISHED once completing or completed.
+            Refused: NOT_FOUND, or TOURNAMENT_FINISHED once completing or completed.
         """
         return (await self._scheduler.cancel(tournament_id)).accepted()
 
@@ -104,11 +99,11 @@ class TournamentService:
         """The tournament.
 
         Raises:
-            DomainError: NOT_FOUND.
+            Refused: NOT_FOUND.
         """
         tournament = await self._ledger.load_tournament(tournament_id)
         if tournament is None:
-            raise DomainError("NOT_FOUND", f"no tournament {tournament_id!r}")
+            raise Refused(Refusal.NOT_FOUND, f"no tournament {tournament_id!r}")
         return tournament
 
     async def register(
@@ -120,7 +115,7 @@ class TournamentService:
         repeat moves nothing and pushes nothing).
 
         Raises:
-            DomainError: the ledger's refusal code.
+            Refused: the ledger's refusal code.
         """
         tournament = await self.tournament(tournament_id)
         await self._ledger.ensure_player(
@@ -129,12 +124,12 @@ class TournamentService:
         status, chips = await self._ledger.register_player(
             tournament_id, player_id, rg_self_excluded=False
         )
-        if status not in (REGISTERED, ALREADY_REGISTERED):
-            raise DomainError(status)
+        if not status.accepted:
+            raise Refused(status)
         assert chips is not None
-        if status == REGISTERED:
+        if status is Refusal.OK:
             await self._rooms.push_chips(tournament_id, player_id, chips)
-        return Registration(chips, created=status == REGISTERED)
+        return Registration(chips, created=status is Refusal.OK)
 
     async def hop_off(self, tournament_id: str, player_id: str) -> str:
         """Unregister with the refund the rules give; returns the (stored) response.
@@ -143,14 +138,14 @@ class TournamentService:
         the refund (a repeat moves nothing and pushes nothing).
 
         Raises:
-            DomainError: the ledger's refusal code.
+            Refused: the ledger's refusal code.
         """
         reply = await self._ledger.hop_off(tournament_id, player_id)
         response = reply.accepted()
         room = self._rooms.get(tournament_id)
         if room is not None:
             await room.unregister(player_id)
-        if reply.status == "OK":
+        if reply.status is Refusal.OK:
             await self._rooms.push_cash(tournament_id, [player_id])
         return response
 
@@ -166,19 +161,19 @@ class TournamentService:
         """Apply a game server's result once per `result_id`; the room's leaderboard moves.
 
         Raises:
-            DomainError: the ledger's refusal code.
+            Refused: the ledger's refusal code.
         """
         digest = hashlib.sha256(msgspec.json.encode([player_id, score_delta, score])).digest()
         record = await self._ledger.record_result(
             GameResult(tournament_id, result_id, player_id, digest, score_delta, score)
         )
-        if record.status == "REPLAY":
+        if record.status is Refusal.REPLAY:
             assert record.response_json is not None
             room = self._rooms.get(tournament_id)
             rank = None if room is None else room.rank_of(player_id)
             return AppliedResult(record.response_json, rank, replayed=True)
-        if record.status != "OK":
-            raise DomainError(record.status)
+        if record.status is not Refusal.OK:
+            raise Refused(record.status)
         assert record.response_json is not None and record.score_reached_at is not None
         assert record.version is not None and record.score is not None
         assert record.name is not None
@@ -200,22 +195,22 @@ class TournamentService:
         """(players registered, one page of them in rank order).
 
         Raises:
-            DomainError: NOT_FOUND.
+            Refused: NOT_FOUND.
         """
         await self.tournament(tournament_id)
         activity = await self._ledger.tournament_activity(tournament_id)
         return activity.registered, await self._ledger.ranked_players(tournament_id, limit, offset)
 
-    async def status(self, tournament_id: str) -> TournamentStatus:
+    async def status(self, tournament_id: str) -> TournamentOverview:
         """Status, totals, and this node's share of the room.
 
         Raises:
-            DomainError: NOT_FOUND.
+            Refused: NOT_FOUND.
         """
         tournament = await self.tournament(tournament_id)
         activity = await self._ledger.tournament_activity(tournament_id)
         room = self._rooms.get(tournament_id)
-        return TournamentStatus(
+        return TournamentOverview(
             tournament,
             activity,
             players_online=0 if room is None else room.players_online,

@@ -1,7 +1,7 @@
 """Wallet callbacks from integrators: agent style (makeBet/rollback) and two-phase holds.
 
 Each call is one ledger SQL function (the same post_transaction the spins use); this module only
-fingerprints requests for idempotency and turns refusals into DomainErrors.
+fingerprints requests for idempotency and raises the ledger's refusals as `Refused`.
 """
 
 import hashlib
@@ -9,8 +9,9 @@ from typing import Literal
 
 import msgspec
 
-from roomserver.domain.errors import DomainError
-from roomserver.store.ledger import BetHold, Ledger, WalletBet
+from roomserver.domain.refusal import Refusal, Refused
+from roomserver.store.ledger import Ledger
+from roomserver.store.wallet import BetHold, WalletBet
 
 
 def fingerprint(*fields: object) -> bytes:
@@ -22,19 +23,20 @@ class WalletService:
     """Moves players' cash for wallet integrators."""
 
     def __init__(self, ledger: Ledger) -> None:
+        """Wallet callbacks against `ledger`."""
         self._ledger = ledger
 
     async def balance(self, player_id: str, currency: str) -> int:
         """A player's cash in a currency.
 
         Raises:
-            DomainError: PLAYER_NOT_FOUND, CURRENCY_MISMATCH.
+            Refused: PLAYER_NOT_FOUND, CURRENCY_MISMATCH.
         """
         player = await self._ledger.player(player_id)
         if player is None:
-            raise DomainError("PLAYER_NOT_FOUND", f"no player {player_id!r}")
+            raise Refused(Refusal.PLAYER_NOT_FOUND, f"no player {player_id!r}")
         if player.currency != currency:
-            raise DomainError("CURRENCY_MISMATCH", f"the player's currency is {player.currency}")
+            raise Refused(Refusal.CURRENCY_MISMATCH, f"the player's currency is {player.currency}")
         return await self._ledger.cash_balance(player_id, currency)
 
     async def make_bet(
@@ -53,7 +55,7 @@ class WalletService:
         """Debit the bet and credit the win; the (stored) response JSON.
 
         Raises:
-            DomainError: the ledger's refusal code.
+            Refused: the ledger's refusal code.
         """
         digest = fingerprint(round_id, player_id, currency, bet, win, game_id, session_id)
         reply = await self._ledger.wallet_make_bet(
@@ -78,7 +80,7 @@ class WalletService:
         """Reverse a bet once (a tombstone for one not seen); the (stored) response JSON.
 
         Raises:
-            DomainError: ROUND_SETTLED.
+            Refused: ROUND_SETTLED.
         """
         reply = await self._ledger.wallet_rollback(
             agent_id, transaction_id, rollback_transaction_id
@@ -98,7 +100,7 @@ class WalletService:
         """Hold a stake; the (stored) response JSON.
 
         Raises:
-            DomainError: the ledger's refusal code.
+            Refused: the ledger's refusal code.
         """
         digest = fingerprint(round_id, player_id, session_id, amount)
         reply = await self._ledger.bet_authorize(
@@ -118,7 +120,7 @@ class WalletService:
         """Settle or roll back a hold, exactly once; the (stored) response JSON.
 
         Raises:
-            DomainError: the ledger's refusal code.
+            Refused: the ledger's refusal code.
         """
         reply = await self._ledger.bet_resolve(
             agent_id,

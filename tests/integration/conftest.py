@@ -20,8 +20,9 @@ from roomserver.config import (
     ServerConfig,
 )
 from roomserver.node import Node, running_node
-from roomserver.store.ledger import Ledger, create_pool
+from roomserver.store.ledger import Ledger
 from roomserver.store.migrate import apply_migrations
+from roomserver.store.pool import create_pool
 from tests.support.node import TEST_AUTH
 
 

@@ -30,7 +30,8 @@ from roomserver.config import EventsConfig
 from roomserver.events.envelope import Event, EventSink
 from roomserver.events.relay import OutboxRelay
 from roomserver.events.sinks import open_sqs_sink
-from roomserver.store.ledger import Ledger, create_pool
+from roomserver.store.ledger import Ledger
+from roomserver.store.pool import create_pool
 
 CrashPoint = Literal["none", "before_send", "after_send", "mid_batch"]
 CRASH_POINTS: Final[tuple[str, ...]] = get_args(CrashPoint)

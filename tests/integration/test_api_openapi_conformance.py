@@ -44,7 +44,8 @@ from roomserver.ops.sandbox import (
     SANDBOX_PLAYERS,
     SANDBOX_WALLET_AGENT,
 )
-from roomserver.store.ledger import Ledger, create_pool
+from roomserver.store.ledger import Ledger
+from roomserver.store.pool import create_pool
 from tests.support.node import sandbox_process
 from tests.support.services import create_database, drop_database, dsn_for_database, free_tcp_port
 

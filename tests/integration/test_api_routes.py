@@ -14,8 +14,9 @@ from clients.python.room_client import RoomClient
 from protocol.messages import Spin, SpinResult
 from roomserver.config import Config
 from roomserver.domain import slot_game
+from roomserver.domain.tournament import Tournament
 from roomserver.node import Node
-from roomserver.store.ledger import Ledger, Tournament
+from roomserver.store.ledger import Ledger
 from tests.integration.conftest import NodeStarter
 from tests.support.api import (
     OTHER_ADMIN_KEY,

@@ -32,8 +32,9 @@ from protocol.messages import (
 )
 from roomserver.config import Config
 from roomserver.domain import slot_game
+from roomserver.domain.tournament import Prize
 from roomserver.node import Node
-from roomserver.store.ledger import Ledger, Prize
+from roomserver.store.ledger import Ledger
 from tests.integration.conftest import NodeStarter
 from tests.support.api import admin_headers, api_config, api_url, funded_player
 from tests.support.node import create_tournament, join, token, unique, ws_url

@@ -17,8 +17,10 @@ import asyncpg
 import pytest
 
 from roomserver.services.wallet import fingerprint
-from roomserver.store.ledger import BetHold, Ledger, LedgerReply, WalletBet, create_pool
+from roomserver.store.ledger import Ledger
 from roomserver.store.migrate import apply_migrations, available_migrations
+from roomserver.store.pool import LedgerReply, create_pool
+from roomserver.store.wallet import BetHold, WalletBet
 from tests.integration.test_ledger_stateful import player_claims, spin_request
 from tests.support.node import create_tournament, unique
 from tests.support.services import create_database, drop_database, dsn_for_database

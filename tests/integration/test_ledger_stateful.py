@@ -46,32 +46,24 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
+from protocol.ids import Scoring, TournamentStatus
 from protocol.messages import (
     FairnessPayload,
-    Scoring,
     Spin,
     SpinOutcomePayload,
     SpinResultPayload,
 )
 from roomserver.domain import fairness, slot_game
+from roomserver.domain.tournament import Prize, TournamentConfig, TournamentKind
 from roomserver.gateway import session
 from roomserver.gateway.tokens import PlayerClaims
 from roomserver.services import spins
 from roomserver.services.wallet import fingerprint
-from roomserver.store.ledger import (
-    BetHold,
-    Ledger,
-    LedgerReply,
-    Prize,
-    RgSettings,
-    SpinRecord,
-    SpinRequest,
-    TournamentConfig,
-    TournamentKind,
-    TournamentStatus,
-    WalletBet,
-    create_pool,
-)
+from roomserver.store.ledger import Ledger
+from roomserver.store.players import RgSettings
+from roomserver.store.pool import LedgerReply, create_pool
+from roomserver.store.spins import SpinRecord, SpinRequest
+from roomserver.store.wallet import BetHold, WalletBet
 from tests.support.node import create_tournament, unique
 
 T = TypeVar("T")

@@ -27,7 +27,8 @@ from roomserver.domain import slot_game
 from roomserver.events.envelope import Event, EventSink
 from roomserver.events.relay import OutboxRelay
 from roomserver.events.sinks import JsonLinesSink, open_sqs_sink, region_of, sqs_client
-from roomserver.store.ledger import Ledger, create_pool
+from roomserver.store.ledger import Ledger
+from roomserver.store.pool import create_pool
 from tests.integration.conftest import NodeStarter
 from tests.support.node import create_tournament, join, token, unique, ws_url
 from tests.support.services import free_tcp_port

@@ -18,7 +18,8 @@ from protocol.messages import Error, Ping, Pong, RealityCheck, RoomJoin, Spin, S
 from roomserver.config import Config, RgConfig
 from roomserver.domain import slot_game
 from roomserver.node import Node
-from roomserver.store.ledger import Ledger, RgSettings
+from roomserver.store.ledger import Ledger
+from roomserver.store.players import RgSettings
 from tests.integration.conftest import NodeStarter
 from tests.support.api import (
     AGENT_ID,

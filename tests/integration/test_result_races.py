@@ -12,7 +12,9 @@ import json
 from collections import Counter
 from typing import Final
 
-from roomserver.store.ledger import GameResult, Ledger, LedgerReply
+from roomserver.store.ledger import Ledger
+from roomserver.store.pool import LedgerReply
+from roomserver.store.results import GameResult
 from tests.support.node import create_tournament, unique
 
 CURRENCY: Final = "EUR"

@@ -19,6 +19,7 @@ import pytest
 
 from clients.python.room_client import RoomClient
 from protocol.codec import format_ts
+from protocol.ids import TournamentStatus
 from protocol.messages import (
     AnyServerMessage,
     Error,
@@ -33,7 +34,8 @@ from protocol.messages import (
 from roomserver.config import Config
 from roomserver.domain import fairness, slot_game
 from roomserver.domain.spin_audit import replay_spin
-from roomserver.store.ledger import Ledger, Prize, TournamentStatus
+from roomserver.domain.tournament import Prize
+from roomserver.store.ledger import Ledger
 from tests.integration.conftest import NodeStarter
 from tests.support.api import admin_headers, api_config, api_url, funded_player
 from tests.support.node import create_tournament, join, token, unique, ws_url

@@ -17,12 +17,14 @@ import httpx
 import pytest
 
 from clients.python.room_client import RoomClient
+from protocol.ids import TournamentStatus
 from protocol.messages import RoomJoin, RoomSnapshot
 from roomserver.config import AuthConfig
 from roomserver.domain import fairness, slot_game
+from roomserver.domain.tournament import Tournament, TournamentConfig
 from roomserver.gateway.tokens import issue_token
 from roomserver.node import Node
-from roomserver.store.ledger import Ledger, Tournament, TournamentConfig, TournamentStatus
+from roomserver.store.ledger import Ledger
 
 TEST_AUTH = AuthConfig(jwt_secret="integration-test-secret-of-at-least-32-bytes")
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from roomserver.domain.leaderboard import Leaderboard
+from roomserver.domain.leaderboard import Leaderboard, RankedEntry
 
 
 def board(*rows: tuple[str, int, float]) -> Leaderboard:
@@ -28,7 +28,7 @@ def test_empty() -> None:
 
 def test_higher_score_ranks_first() -> None:
     standings = board(("low", 10, 1.0), ("high", 300, 2.0), ("mid", 50, 3.0))
-    assert [row[0] for row in standings.top(10)] == ["high", "mid", "low"]
+    assert [row.player_id for row in standings.top(10)] == ["high", "mid", "low"]
     assert standings.rank("high") == 1
     assert standings.rank("mid") == 2
     assert standings.rank("low") == 3
@@ -37,7 +37,7 @@ def test_higher_score_ranks_first() -> None:
 
 def test_tie_goes_to_who_reached_the_score_first() -> None:
     standings = board(("late", 100, 20.0), ("early", 100, 10.0), ("middle", 100, 15.0))
-    assert [row[0] for row in standings.top(3)] == ["early", "middle", "late"]
+    assert [row.player_id for row in standings.top(3)] == ["early", "middle", "late"]
     assert standings.rank("early") == 1
     assert standings.rank("late") == 3
 
@@ -45,12 +45,12 @@ def test_tie_goes_to_who_reached_the_score_first() -> None:
 def test_full_tie_is_broken_by_player_id() -> None:
     """Same score at the same instant: still a total, deterministic order on every node."""
     standings = board(("b", 5, 1.0), ("a", 5, 1.0))
-    assert [row[0] for row in standings.top(2)] == ["a", "b"]
+    assert [row.player_id for row in standings.top(2)] == ["a", "b"]
 
 
 def test_negative_scores_order_correctly() -> None:
     standings = board(("minus", -5, 1.0), ("zero", 0, 2.0), ("plus", 5, 3.0))
-    assert [row[0] for row in standings.top(3)] == ["plus", "zero", "minus"]
+    assert [row.player_id for row in standings.top(3)] == ["plus", "zero", "minus"]
     assert standings.score("minus") == -5
 
 
@@ -59,9 +59,15 @@ def test_top_rows_are_id_name_score_rank() -> None:
     standings.update("p1", "Ann", 100, 1.0, 1)
     standings.update("p2", "Bob", 250, 2.0, 1)
     standings.update("p3", "Cy", 50, 3.0, 1)
-    assert standings.top(2) == [("p2", "Bob", 250, 1), ("p1", "Ann", 100, 2)]
+    assert standings.top(2) == [RankedEntry("p2", "Bob", 250, 1), RankedEntry("p1", "Ann", 100, 2)]
     assert standings.top(0) == []
     assert len(standings.top(100)) == 3
+
+
+def test_top_rows_are_named() -> None:
+    standings = board(("p1", 100, 1.0))
+    (entry,) = standings.top(1)
+    assert (entry.player_id, entry.name, entry.score, entry.rank) == ("p1", "P1", 100, 1)
 
 
 def test_update_moves_a_player_and_does_not_duplicate() -> None:
@@ -118,10 +124,12 @@ class _Held:
     version: int
 
 
-def expected_top(model: dict[str, _Held]) -> list[tuple[str, str, int, int]]:
+def expected_top(model: dict[str, _Held]) -> list[RankedEntry]:
     """The standings by brute force: sort everybody by (score desc, reached_at, id)."""
     ordered = sorted(model.items(), key=lambda item: (-item[1].score, item[1].reached_at, item[0]))
-    return [(pid, held.name, held.score, rank) for rank, (pid, held) in enumerate(ordered, 1)]
+    return [
+        RankedEntry(pid, held.name, held.score, rank) for rank, (pid, held) in enumerate(ordered, 1)
+    ]
 
 
 @pytest.mark.parametrize("seed", range(8))

@@ -7,11 +7,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from protocol.ids import TournamentStatus as Status
 from roomserver.domain.lifecycle import (
     FINAL_STATUSES,
     Event,
     IllegalTransition,
-    Status,
     due_event,
     next_status,
 )
