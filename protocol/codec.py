@@ -124,3 +124,17 @@ def format_ts(epoch_s: float) -> str:
     """UTC ISO-8601 with milliseconds, e.g. `2026-11-21T10:00:00.123Z`."""
     moment = dt.datetime.fromtimestamp(epoch_s, dt.UTC)
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+def binary_frame_text(data: bytes) -> str:
+    """A binary frame's bytes as text: a binary frame holding UTF-8 JSON reads like a text frame.
+
+    Raises:
+        DecodeFailure: `BAD_MESSAGE` when they are not UTF-8.
+    """
+    try:
+        return data.decode()
+    except UnicodeDecodeError:
+        raise DecodeFailure(
+            ErrorCode.BAD_MESSAGE, "a binary frame must hold UTF-8 JSON", "$", None
+        ) from None

@@ -6,23 +6,20 @@ runs one read loop; spins run as tasks so a player's spins overlap in the ledger
 """
 
 import asyncio
-import collections
 import logging
 import socket
 import time
 import urllib.parse
-from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import Any, assert_never
 
 import msgspec
 from websockets.asyncio.server import Server, ServerConnection, serve
-from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 from websockets.typing import Origin, Subprotocol
 
-from protocol.codec import DecodeFailure, decode_client, encode, format_ts
+from protocol.codec import DecodeFailure, binary_frame_text, decode_client, encode, format_ts
 from protocol.codes import SUBPROTOCOL, CloseCode, ErrorCode
 from protocol.messages import (
     AnyClientMessage,
@@ -33,8 +30,6 @@ from protocol.messages import (
     Ping,
     Pong,
     PongPayload,
-    RealityCheck,
-    RealityCheckPayload,
     RoomJoin,
     RoomLeave,
     ServerDraining,
@@ -43,11 +38,13 @@ from protocol.messages import (
 )
 from roomserver.config import Config
 from roomserver.domain.refusal import Refusal, Refused
+from roomserver.gateway.credentials import PlayerConnection, credential_of
 from roomserver.gateway.rate_limit import MessageRateLimit, TokenBucket
+from roomserver.gateway.reality_checks import RealityChecks
 from roomserver.gateway.session import Membership, Session, Spawn
-from roomserver.gateway.tokens import PlayerClaims, TokenRejected, TokenVerifier
+from roomserver.gateway.tokens import TokenRejected, TokenVerifier
 from roomserver.gateway.wire_errors import RequestError, error_frame, wire_code
-from roomserver.ops.metrics import NodeMetrics
+from roomserver.ops.metrics import NodeMetrics, NodeStats
 from roomserver.rooms.registry import RoomDirectory
 from roomserver.rooms.room import RoomClosed
 from roomserver.services.spins import SpinService
@@ -55,19 +52,6 @@ from roomserver.store.ledger import Ledger
 
 log = logging.getLogger(__name__)
 _event_encoder = msgspec.json.Encoder()
-
-
-@dataclass(slots=True)
-class HubStats:
-    """Counters for tests and metrics."""
-
-    connections_opened: int = 0
-    slow_consumer_closes: int = 0
-    rate_limit_closes: int = 0
-    peak_buffered_bytes: int = 0
-    spins_committed: int = 0
-    frames_sent_by_closed: int = 0
-    errors_by_code: collections.Counter[str] = field(default_factory=collections.Counter)
 
 
 class Hub:
@@ -104,7 +88,7 @@ class Hub:
         self._spins_in_flight = 0
         self._spins_settled = asyncio.Event()
         self._draining = False
-        self.stats = HubStats()
+        self.stats = NodeStats()
 
     @property
     def sessions(self) -> frozenset[Session]:
@@ -136,7 +120,7 @@ class Hub:
             select_subprotocol=_select_subprotocol,
             compression="deflate" if server.compression else None,
             process_request=self._check_upgrade,
-            create_connection=_PlayerConnection,
+            create_connection=PlayerConnection,
             open_timeout=server.open_timeout_s,
             ping_interval=server.ping_interval_s,
             ping_timeout=server.ping_timeout_s,
@@ -162,7 +146,7 @@ class Hub:
         """The upgrade checks, cheapest first. The verified claims travel on the connection
         itself, so a refusal later in the handshake (websockets' own checks) leaves nothing
         behind."""
-        assert isinstance(connection, _PlayerConnection)
+        assert isinstance(connection, PlayerConnection)
         url = urllib.parse.urlsplit(request.path)
         if url.path != self._config.server.path:
             return connection.respond(HTTPStatus.NOT_FOUND, "not found\n")
@@ -174,7 +158,7 @@ class Hub:
         if self._draining or len(self._sessions) >= self._config.server.max_connections:
             return connection.respond(HTTPStatus.SERVICE_UNAVAILABLE, "try another node\n")
         try:
-            token = _credential_of(request.headers, url.query)
+            token = credential_of(request.headers, url.query)
             claims = self._verifier.verify(token, now=time.time())
         except TokenRejected as exc:
             return connection.respond(HTTPStatus.UNAUTHORIZED, f"{exc}\n")
@@ -189,7 +173,7 @@ class Hub:
     # ------------------------------------------------------------ connection
 
     async def _serve_connection(self, ws: ServerConnection) -> None:
-        claims = ws.claims if isinstance(ws, _PlayerConnection) else None
+        claims = ws.claims if isinstance(ws, PlayerConnection) else None
         if claims is None:
             # Only a connection whose token was verified at the upgrade gets here.
             await ws.close(CloseCode.INTERNAL_ERROR, "not authenticated")
@@ -272,11 +256,11 @@ class Hub:
                 closed += 1
         return closed
 
-    def _schedule_reality_checks(self, session: Session) -> "_RealityChecks | None":
+    def _schedule_reality_checks(self, session: Session) -> RealityChecks | None:
         interval = self._config.rg.reality_check_interval_s
         if interval <= 0:
             return None
-        return _RealityChecks(session, interval)
+        return RealityChecks(session, interval)
 
     async def _leave(
         self, session: Session, membership: Membership, rid: str | None, *, reply: bool
@@ -321,7 +305,7 @@ class Hub:
         try:
             if isinstance(data, bytes):
                 # A binary frame holding UTF-8 JSON is read like a text frame.
-                data = _utf8_text(data)
+                data = binary_frame_text(data)
             message = decode_client(data)
         except DecodeFailure as failure:
             session.send(self._error_frame(failure, rid=failure.rid, room=None, now_s=now))
@@ -488,35 +472,6 @@ class Hub:
         await self._server.wait_closed()
 
 
-class _RealityChecks:
-    """`rg.reality_check` to one connection every `interval_s`: session time and net result."""
-
-    def __init__(self, session: Session, interval_s: float) -> None:
-        self._session = session
-        self._interval_s = interval_s
-        self._handle = asyncio.get_running_loop().call_later(interval_s, self._send)
-
-    def _send(self) -> None:
-        session = self._session
-        now = time.time()
-        session.send(
-            encode(
-                RealityCheck(
-                    ts=format_ts(now),
-                    payload=RealityCheckPayload(
-                        session_s=int(now - session.connected_at_s),
-                        net_result=session.net_result,
-                        currency=session.claims.currency,
-                    ),
-                )
-            )
-        )
-        self._handle = asyncio.get_running_loop().call_later(self._interval_s, self._send)
-
-    def stop(self) -> None:
-        self._handle.cancel()
-
-
 def _presence_json(node_id: str, session: Session) -> str:
     return _event_encoder.encode(
         {"node_id": node_id, "connected_at": format_ts(session.connected_at_s)}
@@ -528,59 +483,6 @@ def _membership(session: Session, room_id: str) -> Membership:
     if membership is None:
         raise RequestError(ErrorCode.NOT_IN_ROOM)
     return membership
-
-
-def _credential_of(headers: Headers, query: str) -> str:
-    """The one token presented: `Authorization: Bearer` or `?token=`, never both nor two.
-
-    Another Authorization scheme (Basic credentials a browser replays for a proxy in front)
-    is not a player credential and is ignored.
-
-    Raises:
-        TokenRejected: no token, or more than one (even the same token twice: a request
-            naming two players must not connect as either).
-    """
-    bearers = [
-        value.strip()
-        for scheme, _, value in (
-            header.partition(" ") for header in headers.get_all("Authorization")
-        )
-        if scheme.lower() == "bearer"
-    ]
-    in_query = urllib.parse.parse_qs(query, keep_blank_values=True).get("token", [])
-    if len(bearers) + len(in_query) > 1:
-        raise TokenRejected(
-            "ambiguous credentials: present exactly one token, "
-            "in the Authorization header or in ?token="
-        )
-    credential = (bearers or in_query or [""])[0].strip()
-    if not credential:
-        raise TokenRejected("missing token")
-    return credential
-
-
-class _PlayerConnection(ServerConnection):
-    """A connection that carries the claims verified at its upgrade, for its handler.
-
-    Kept on the connection rather than in a table of the hub, so an upgrade refused after the
-    token check (Origin, handshake headers, shutdown) frees them with the connection.
-    """
-
-    claims: PlayerClaims | None = None
-
-
-def _utf8_text(data: bytes) -> str:
-    """A binary frame's bytes as text.
-
-    Raises:
-        DecodeFailure: `BAD_MESSAGE` when they are not UTF-8.
-    """
-    try:
-        return data.decode()
-    except UnicodeDecodeError:
-        raise DecodeFailure(
-            ErrorCode.BAD_MESSAGE, "a binary frame must hold UTF-8 JSON", "$", None
-        ) from None
 
 
 def _select_subprotocol(

@@ -4,16 +4,43 @@ Hot-path counters stay plain integers in the hub's stats and are read at scrape 
 spin latency histogram is observed as it happens (once per spin).
 """
 
-from collections.abc import Iterator
-from typing import TYPE_CHECKING
+import collections
+from collections.abc import Collection, Iterator, Sized
+from dataclasses import dataclass, field
+from typing import Protocol
 
 from prometheus_client import CollectorRegistry, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-if TYPE_CHECKING:
-    from roomserver.gateway.hub import Hub
-    from roomserver.rooms.registry import RoomDirectory
+
+@dataclass(slots=True)
+class NodeStats:
+    """Counters the hub keeps as plain integers on its hot path, read at scrape time."""
+
+    connections_opened: int = 0
+    slow_consumer_closes: int = 0
+    rate_limit_closes: int = 0
+    peak_buffered_bytes: int = 0
+    spins_committed: int = 0
+    frames_sent_by_closed: int = 0
+    errors_by_code: collections.Counter[str] = field(default_factory=collections.Counter)
+
+
+class _Connection(Protocol):
+    @property
+    def frames_sent(self) -> int: ...
+
+
+class _Hub(Protocol):
+    """What the metrics read of the hub."""
+
+    @property
+    def stats(self) -> NodeStats: ...
+
+    @property
+    def sessions(self) -> Collection[_Connection]: ...
+
 
 _LATENCY_BUCKETS_S = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 
@@ -29,11 +56,11 @@ class NodeMetrics(Collector):
             buckets=_LATENCY_BUCKETS_S,
             registry=self.registry,
         )
-        self._hub: Hub | None = None
-        self._rooms: RoomDirectory | None = None
+        self._hub: _Hub | None = None
+        self._rooms: Sized | None = None
         self.registry.register(self)
 
-    def attach(self, hub: "Hub", rooms: "RoomDirectory") -> None:
+    def attach(self, hub: _Hub, rooms: Sized) -> None:
         """Read the live figures from this hub and room directory."""
         self._hub, self._rooms = hub, rooms
 

@@ -1,0 +1,47 @@
+"""The player credential presented at the upgrade, and the connection that carries its claims."""
+
+import urllib.parse
+
+from websockets.asyncio.server import ServerConnection
+from websockets.datastructures import Headers
+
+from roomserver.gateway.tokens import PlayerClaims, TokenRejected
+
+
+def credential_of(headers: Headers, query: str) -> str:
+    """The one token presented: `Authorization: Bearer` or `?token=`, never both nor two.
+
+    Another Authorization scheme (Basic credentials a browser replays for a proxy in front)
+    is not a player credential and is ignored.
+
+    Raises:
+        TokenRejected: no token, or more than one (even the same token twice: a request
+            naming two players must not connect as either).
+    """
+    bearers = [
+        value.strip()
+        for scheme, _, value in (
+            header.partition(" ") for header in headers.get_all("Authorization")
+        )
+        if scheme.lower() == "bearer"
+    ]
+    in_query = urllib.parse.parse_qs(query, keep_blank_values=True).get("token", [])
+    if len(bearers) + len(in_query) > 1:
+        raise TokenRejected(
+            "ambiguous credentials: present exactly one token, "
+            "in the Authorization header or in ?token="
+        )
+    credential = (bearers or in_query or [""])[0].strip()
+    if not credential:
+        raise TokenRejected("missing token")
+    return credential
+
+
+class PlayerConnection(ServerConnection):
+    """A connection that carries the claims verified at its upgrade, for its handler.
+
+    Kept on the connection rather than in a table of the hub, so an upgrade refused after the
+    token check (Origin, handshake headers, shutdown) frees them with the connection.
+    """
+
+    claims: PlayerClaims | None = None
