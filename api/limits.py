@@ -1,5 +1,6 @@
 """Bounds on what a request may carry: its headers (431), its body's size (413) and its JSON
-nesting (400), each answered with the one error body."""
+nesting (400), each answered with the one error body.
+"""
 
 import asyncio
 from typing import Any, Final
@@ -131,7 +132,8 @@ async def drain_body(receive: Receive) -> None:
 
 class HeaderLimit:
     """ASGI wrapper: a request whose headers (names and values together) exceed `max_bytes` is
-    answered 431 with the error body before any routing, authentication or parsing."""
+    answered 431 with the error body before any routing, authentication or parsing.
+    """
 
     def __init__(self, app: ASGIApp, max_bytes: int) -> None:
         self._app = app

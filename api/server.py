@@ -1,5 +1,6 @@
 """Serves the side API on the node's event loop (Hypercorn: an ASGI server that runs inside an
-existing loop and leaves signal handling to the node)."""
+existing loop and leaves signal handling to the node).
+"""
 
 import asyncio
 import importlib.metadata
@@ -21,9 +22,9 @@ from roomserver.config import ApiConfig, Config
 from roomserver.gateway.hub import Hub
 from roomserver.gateway.tokens import TokenVerifier
 from roomserver.ops.metrics import NodeMetrics
-from roomserver.ops.sandbox import SANDBOX_API_KEY_CONFIG, SANDBOX_WALLET_AGENT
 from roomserver.ops.startup import listen_error
 from roomserver.rooms.registry import RoomDirectory
+from roomserver.services.sandbox import SANDBOX_API_KEY_CONFIG, SANDBOX_WALLET_AGENT
 from roomserver.services.scheduler import TournamentScheduler
 from roomserver.services.tournaments import TournamentService
 from roomserver.services.wallet import WalletService

@@ -159,7 +159,8 @@ def _plan(args: argparse.Namespace) -> Plan:
 
 def _source_hosts(url: str, count: int) -> tuple[str, ...]:
     """127.0.0.2, 127.0.0.3, ... for a server on the IPv4 loopback (the kernel's ephemeral
-    ports are per source address, so N addresses give N times the connections)."""
+    ports are per source address, so N addresses give N times the connections).
+    """
     host = urlsplit(url).hostname or ""
     if count <= 0 or not (host.startswith("127.") or host == "localhost"):
         return ()

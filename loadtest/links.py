@@ -146,7 +146,8 @@ class SocketLink(Link):
 
     def _write_now(self, frame: bytes) -> bool:
         """Write a text frame now, not queued behind a task: an open-loop send must leave at
-        its time. False when the connection is no longer open."""
+        its time. False when the connection is no longer open.
+        """
         try:
             self._ws.protocol.send_text(frame)
         except InvalidState:

@@ -236,7 +236,8 @@ class Spins(Scenario):
 
 class Reconnect(Scenario):
     """Every client drops at once and resumes with `since_seq` while a driver keeps events
-    flowing; the latency is drop -> resumed, and every missed frame must be replayed."""
+    flowing; the latency is drop -> resumed, and every missed frame must be replayed.
+    """
 
     def __init__(self, plan: Plan, worker: int, result: WorkerResult) -> None:
         super().__init__(plan, worker, result)

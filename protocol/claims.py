@@ -88,8 +88,9 @@ def claims_to_payload(claims: PlayerTokenClaims) -> dict[str, object]:
 
 
 def _reason(message: str) -> str:
-    """msgspec's "Expected `bool`, got `str` - at `$.rg.self_excluded`" as "bad claim
-    rg.self_excluded: Expected `bool`, got `str`" (msgspec names the type, never the value)."""
+    """Msgspec's "Expected `bool`, got `str` - at `$.rg.self_excluded`" as "bad claim
+    rg.self_excluded: Expected `bool`, got `str`" (msgspec names the type, never the value).
+    """
     expected, _, where = message.partition(" - at `$")
     claim = where.rstrip("`").lstrip(".")
     if not claim:

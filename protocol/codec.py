@@ -82,7 +82,8 @@ def decode_client(data: bytes | str) -> AnyClientMessage:
 
 def _nested_too_deeply(data: bytes | str) -> bool:
     """Whether objects and arrays nest deeper than `MAX_NESTING_DEPTH` (brackets inside strings
-    do not count). Cheap for ordinary frames: they hold fewer brackets than the bound."""
+    do not count). Cheap for ordinary frames: they hold fewer brackets than the bound.
+    """
     if isinstance(data, str):
         if data.count("{") + data.count("[") <= MAX_NESTING_DEPTH:
             return False

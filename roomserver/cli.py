@@ -15,8 +15,8 @@ from roomserver.config import ENV_OVERRIDES, Config, ConfigError, check_startabl
 from roomserver.gateway.tokens import issue_token
 from roomserver.node import Node, running_node
 from roomserver.ops.log_redaction import configure_logging
-from roomserver.ops.sandbox import sandbox_player
 from roomserver.ops.startup import StartupError
+from roomserver.services.sandbox import sandbox_player
 
 log = logging.getLogger("roomserver")
 

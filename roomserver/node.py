@@ -14,7 +14,7 @@ from api.server import start_side_api
 from roomserver.cluster.broker_local import LocalBroker
 from roomserver.cluster.presence_local import LocalPresence
 from roomserver.config import Config, EventsConfig
-from roomserver.events.envelope import EventSink
+from roomserver.domain.event_envelope import EventSink
 from roomserver.events.relay import OutboxRelay
 from roomserver.events.sinks import JsonLinesSink, open_sqs_sink
 from roomserver.gateway.hub import Hub
@@ -26,9 +26,9 @@ from roomserver.ops.embedded_postgres import (
     start_embedded_postgres,
 )
 from roomserver.ops.metrics import NodeMetrics
-from roomserver.ops.sandbox import seed_sandbox
 from roomserver.ops.startup import StartupError, database_error, listen_error, wait_for_database
 from roomserver.rooms.registry import RoomDirectory
+from roomserver.services.sandbox import seed_sandbox
 from roomserver.services.scheduler import TournamentScheduler
 from roomserver.services.spins import SpinService
 from roomserver.store.ledger import Ledger

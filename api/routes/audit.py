@@ -34,7 +34,8 @@ async def tournament_report(
     request: Request[Any, Any, Any], tournament_id: TournamentId
 ) -> TournamentReportView:
     """Spins, turnover (stakes), wins, GGR (turnover - wins), buy-ins, refunds and prizes paid,
-    summed from the ledger's records; `per_currency` lists each currency (a tournament has one)."""
+    summed from the ledger's records; `per_currency` lists each currency (a tournament has one).
+    """
     report = await context_of(request).ledger.tournament_report(tournament_id)
     if report is None:
         raise ApiError(Refusal.NOT_FOUND, f"no tournament {tournament_id!r}")
@@ -71,7 +72,8 @@ async def tournament_report(
 async def spin_replay(request: Request[Any, Any, Any], spin_id: SpinId) -> SpinReplay:
     """Recompute the spin from the tournament's server seed, the client seed, the nonce and the
     game-math version; `match` says whether reels and win equal what was recorded (both outcomes
-    are returned). The seed itself is shown once the tournament is over."""
+    are returned). The seed itself is shown once the tournament is over.
+    """
     spin = await context_of(request).ledger.recorded_spin(spin_id)
     if spin is None:
         raise ApiError(Refusal.NOT_FOUND, f"no spin {spin_id}")

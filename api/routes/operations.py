@@ -64,7 +64,8 @@ async def metrics(request: Request[Any, Any, Any]) -> Response[bytes]:
 )
 async def server_info(request: Request[Any, Any, Any]) -> ServerInfo:
     """Public WebSocket URL, load and version; `nodes` lists the live nodes (this one alone
-    until nodes share Redis)."""
+    until nodes share Redis).
+    """
     context = context_of(request)
     node = NodeInfo(
         node_id=context.node_id,

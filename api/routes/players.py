@@ -32,7 +32,8 @@ async def set_rg(
     time limit (minutes). The stricter of these and the token's `rg` claims applies, checked in
     the same transaction as each debit; settling or rolling back earlier bets is never blocked.
     Setting the flag closes the player's open connections on this node with 4003.
-    Idempotent (a PUT); with `X-Idempotency-Key`, a retry returns the first response."""
+    Idempotent (a PUT); with `X-Idempotency-Key`, a retry returns the first response.
+    """
 
     async def run() -> RgSettingsView:
         settings = RgSettings(

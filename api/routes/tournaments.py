@@ -250,7 +250,8 @@ async def hop_off(
 ) -> Response[HopOff]:
     """Leave the tournament. Refund: the whole buy-in before it starts; while a hop-on/hop-off
     tournament runs, the buy-in in proportion to the chips left (at most the buy-in). A running
-    scheduled tournament cannot be left (409). Repeats return the stored response."""
+    scheduled tournament cannot be left (409). Repeats return the stored response.
+    """
 
     async def run() -> HopOff:
         response = await context_of(request).tournaments.hop_off(tournament_id, player_id)
@@ -330,7 +331,8 @@ async def push_result(
     """Apply `score_delta` (added) or `score` (set) once per `result_id`; the room's members see
     `leaderboard.updated`. A repeat with the same body returns the stored result (with
     `replayed` true and the current rank); with `X-Idempotency-Key`, a retry returns the first
-    response byte for byte."""
+    response byte for byte.
+    """
     if (data.score_delta is None) == (data.score is None):
         raise ApiError("BAD_REQUEST", "send exactly one of score_delta and score", status=400)
 
@@ -366,7 +368,8 @@ async def cancel_tournament(
     their cash in one transaction, and the server seed is revealed. Cancelling is idempotent by
     itself (a repeat returns the same record; with `X-Idempotency-Key`, the first response byte
     for byte); a tournament that is completing or completed cannot be cancelled (409
-    TOURNAMENT_FINISHED)."""
+    TOURNAMENT_FINISHED).
+    """
 
     async def run() -> ClosingView:
         response = await context_of(request).tournaments.cancel(tournament_id)
@@ -387,7 +390,8 @@ async def tournament_closing(
     request: Request[Any, Any, Any], tournament_id: TournamentId
 ) -> ClosingView:
     """Final standings and prizes paid (completed) or refunds (cancelled), with the revealed
-    server seed; 404 NOT_ENDED while the tournament is not over."""
+    server seed; 404 NOT_ENDED while the tournament is not over.
+    """
     tournaments = context_of(request).tournaments
     await tournaments.tournament(tournament_id)
     response = await tournaments.closing(tournament_id)

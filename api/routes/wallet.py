@@ -61,7 +61,8 @@ async def make_bet(
 ) -> Response[BetTaken]:
     """One ledger transaction; idempotent by `transaction_id` (same body: the stored response;
     different body: 422), and by `X-Idempotency-Key` when sent. A transaction id already
-    rolled back is refused (409)."""
+    rolled back is refused (409).
+    """
 
     async def run() -> BetTaken:
         response = await context_of(request).wallet.make_bet(
@@ -88,7 +89,8 @@ async def rollback(
 ) -> Response[RollbackDone]:
     """Returns the stake. An unknown transaction id is tombstoned (a late bet with it is
     refused); a round already settled with a win is refused (409). Idempotent by
-    `rollback_transaction_id`, and by `X-Idempotency-Key` when sent."""
+    `rollback_transaction_id`, and by `X-Idempotency-Key` when sent.
+    """
 
     async def run() -> RollbackDone:
         response = await context_of(request).wallet.rollback(
@@ -107,7 +109,8 @@ async def authorize(
 ) -> Response[HoldView]:
     """The stake leaves the available balance until settled or rolled back. The player is
     `player_id`, or the player of `session_id` (the player's access token). Idempotent by
-    `bet_id`, and by `X-Idempotency-Key` when sent."""
+    `bet_id`, and by `X-Idempotency-Key` when sent.
+    """
     context = context_of(request)
     player_id = data.player_id
     if player_id is None:
@@ -139,7 +142,8 @@ async def settle(
     idempotency_key: IdempotencyKey = None,
 ) -> Response[Resolution]:
     """Exactly once per bet: without an authorize 404, after a rollback 409. Idempotent by
-    `bet_id`, and by `X-Idempotency-Key` when sent."""
+    `bet_id`, and by `X-Idempotency-Key` when sent.
+    """
 
     async def run() -> Resolution:
         response = await context_of(request).wallet.resolve(
@@ -157,7 +161,8 @@ async def release(
     idempotency_key: IdempotencyKey = None,
 ) -> Response[Resolution]:
     """Exactly once per bet: without an authorize 404, after a settle 409. Idempotent by
-    `bet_id`, and by `X-Idempotency-Key` when sent."""
+    `bet_id`, and by `X-Idempotency-Key` when sent.
+    """
 
     async def run() -> Resolution:
         response = await context_of(request).wallet.resolve(

@@ -11,7 +11,7 @@ import asyncio
 import logging
 
 from roomserver.config import EventsConfig
-from roomserver.events.envelope import EventSink
+from roomserver.domain.event_envelope import EventSink
 from roomserver.store.ledger import Ledger
 from roomserver.store.outbox import EventDelivery
 

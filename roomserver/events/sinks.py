@@ -16,7 +16,7 @@ import aioboto3
 import msgspec
 from aiobotocore.config import AioConfig
 
-from roomserver.events.envelope import Event, encode_event
+from roomserver.domain.event_envelope import Event, encode_event
 
 if TYPE_CHECKING:
     from aiobotocore.session import ClientCreatorContext

@@ -145,7 +145,8 @@ class Hub:
     def _admit(self, connection: ServerConnection, request: Request) -> Response | None:
         """The upgrade checks, cheapest first. The verified claims travel on the connection
         itself, so a refusal later in the handshake (websockets' own checks) leaves nothing
-        behind."""
+        behind.
+        """
         assert isinstance(connection, PlayerConnection)
         url = urllib.parse.urlsplit(request.path)
         if url.path != self._config.server.path:
@@ -414,7 +415,9 @@ class Hub:
     ) -> None:
         started = time.perf_counter()
         try:
-            result, committed = await self._spins.spin(session, membership, message, nonce)
+            result, committed = await self._spins.spin(
+                session.player_id, session.claims.name, session.rg_json, membership, message, nonce
+            )
             if committed:  # a replay moved no money again
                 session.net_result += result.win - result.stake
                 self.stats.spins_committed += 1

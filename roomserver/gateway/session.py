@@ -6,11 +6,10 @@ write buffer is the only outbound queue, and it is bounded: a client that lets i
 """
 
 import logging
-import struct
 import time
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final
 
 import msgspec
 from websockets.asyncio.server import ServerConnection
@@ -20,9 +19,7 @@ from protocol.codec import format_ts
 from protocol.codes import CloseCode
 from roomserver.gateway.rate_limit import MessageRateLimit
 from roomserver.gateway.tokens import PlayerClaims
-
-if TYPE_CHECKING:
-    from roomserver.rooms.room import Room
+from roomserver.rooms.room import Room
 
 log = logging.getLogger(__name__)
 _encoder: Final = msgspec.json.Encoder()
@@ -30,27 +27,11 @@ _encoder: Final = msgspec.json.Encoder()
 Spawn = Callable[[Coroutine[Any, Any, None]], None]
 
 
-def text_frame(payload: bytes) -> bytes:
-    """The bytes of one unfragmented, unmasked WebSocket text frame (RFC 6455 5.2).
-
-    A broadcast frames its payload once and writes the same bytes to every member's socket,
-    instead of each connection building its own copy of the header and the data.
-    """
-    length = len(payload)
-    if length < 126:
-        header = bytes((0x81, length))
-    elif length < 65536:
-        header = struct.pack("!BBH", 0x81, 126, length)
-    else:
-        header = struct.pack("!BBQ", 0x81, 127, length)
-    return header + payload
-
-
 @dataclass(slots=True)
 class Membership:
     """A session's place in one room: the room, and the next RNG nonce of the player there."""
 
-    room: "Room"
+    room: Room
     next_nonce: int
 
     def take_nonce(self) -> int:
@@ -58,6 +39,10 @@ class Membership:
         nonce = self.next_nonce
         self.next_nonce += 1
         return nonce
+
+    def skip_nonces_below(self, nonce: int) -> None:
+        """Never hand out a nonce below `nonce` (another connection of the player used them)."""
+        self.next_nonce = max(self.next_nonce, nonce)
 
 
 def rg_session_json(claims: PlayerClaims, connected_at_s: float) -> str:
@@ -137,6 +122,15 @@ class Session:
         return self.claims.player_id
 
     @property
+    def display_name(self) -> str:
+        """The player's name, from the token."""
+        return self.claims.name
+
+    def left_room(self, room_id: str) -> None:
+        """Forget the membership of `room_id` (its room removed this connection)."""
+        self.memberships.pop(room_id, None)
+
+    @property
     def closing(self) -> bool:
         """Whether the server decided to close this connection."""
         return self.close_code is not None
@@ -148,8 +142,9 @@ class Session:
     def send(self, frame: bytes, wire: bytes | None = None) -> bool:
         """Write one text frame now, unless the client is not keeping up.
 
-        `wire`, when given, is `text_frame(frame)` built once for a whole broadcast; a plain
-        connection writes it as is, one with an extension (compression) frames its own.
+        `wire`, when given, is `protocol.framing.text_frame(frame)`, built once for a whole
+        broadcast; a plain connection writes it as is, one with an extension (compression)
+        frames its own.
 
         Returns:
             Whether the frame was written.

@@ -1,5 +1,6 @@
 """Player tokens (JWT) issued by the Casino System: verification at the upgrade, and issuing
-for the sandbox. Algorithms are fixed per key by config; `none` and switching are refused."""
+for the sandbox. Algorithms are fixed per key by config; `none` and switching are refused.
+"""
 
 import time
 import uuid

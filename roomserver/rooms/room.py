@@ -27,6 +27,7 @@ from typing import Final
 
 from protocol.codec import encode
 from protocol.codes import CloseCode
+from protocol.framing import text_frame
 from protocol.messages import ServerMessage
 from roomserver.cluster.broker import Broker, StreamPosition
 from roomserver.cluster.presence import Presence
@@ -34,7 +35,7 @@ from roomserver.config import RoomsConfig
 from roomserver.domain.refusal import Refusal, Refused
 from roomserver.domain.room_state import RoomState
 from roomserver.domain.tournament import Standing, Tournament
-from roomserver.gateway.session import Session, text_frame
+from roomserver.rooms.member import Member
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +58,7 @@ def _future() -> "asyncio.Future[None]":
 
 @dataclass(slots=True)
 class _Join:
-    session: Session
+    member: Member
     since_seq: int | None
     since_epoch: str | None
     balance: int
@@ -67,7 +68,7 @@ class _Join:
 
 @dataclass(slots=True)
 class _Leave:
-    session: Session
+    member: Member
     rid: str | None
     reply: bool
     done: asyncio.Future[None] = field(default_factory=_future)
@@ -112,9 +113,9 @@ _FLUSH: Final = _Flush()
 _Command = _Join | _Leave | _Score | _Unregister | _Lifecycle | _Balances | _Flush
 
 
-def _connection_id(session: Session) -> str:
-    # Unique among this node's live sessions; a shared presence qualifies it with the node.
-    return f"{id(session):x}"
+def _connection_id(member: Member) -> str:
+    # Unique among this node's live members; a shared presence qualifies it with the node.
+    return f"{id(member):x}"
 
 
 class Room:
@@ -151,10 +152,10 @@ class Room:
         self._urgent: deque[_Command] = deque()
         self._inbox: deque[_Join] = deque()
         self._wakeup = asyncio.Event()
-        self._members: dict[str, Session] = {}
+        self._members: dict[str, Member] = {}
         # Sessions between reading the stream and receiving their reply: frames delivered
         # meanwhile wait here, and those after the reply's `seq` follow it.
-        self._joining: dict[Session, list[tuple[int, bytes]]] = {}
+        self._joining: dict[Member, list[tuple[int, bytes]]] = {}
         self._flush_handle: asyncio.TimerHandle | None = None
         self._last_flush_s = 0.0
         self._closed = False
@@ -186,13 +187,13 @@ class Room:
 
     async def join(
         self,
-        session: Session,
+        member: Member,
         since_seq: int | None,
         balance: int,
         rid: str | None,
         since_epoch: str | None = None,
     ) -> None:
-        """Add the session (replacing the player's older connection) and send the snapshot.
+        """Add the member (replacing the player's older connection) and send the snapshot.
 
         Raises:
             RoomBusy: the inbox is full.
@@ -202,18 +203,18 @@ class Room:
             raise RoomClosed(self.room_id)
         if len(self._inbox) >= self._config.inbox_size:
             raise RoomBusy
-        command = _Join(session, since_seq, since_epoch, balance, rid)
+        command = _Join(member, since_seq, since_epoch, balance, rid)
         self._inbox.append(command)
         self._wakeup.set()
         await command.done
 
-    async def leave(self, session: Session, rid: str | None, *, reply: bool) -> None:
-        """Remove the session; with `reply`, send `room.left`."""
+    async def leave(self, member: Member, rid: str | None, *, reply: bool) -> None:
+        """Remove the member; with `reply`, send `room.left`."""
         if self._closed:
             if reply:
-                session.send(encode(self._state.left_reply(rid, now_s=time.time())))
+                member.send(encode(self._state.left_reply(rid, now_s=time.time())))
             return
-        await self._post_urgent(_Leave(session, rid, reply))
+        await self._post_urgent(_Leave(member, rid, reply))
 
     async def record_score(
         self, player_id: str, name: str, score: int, reached_at_s: float, version: int
@@ -348,9 +349,9 @@ class Room:
             case _Balances():
                 frames = self._state.balance_frames(command.balances, now_s=time.time())
                 for player_id, frame in frames.items():
-                    session = self._members.get(player_id)
-                    if session is not None:
-                        session.send(encode(frame))
+                    member = self._members.get(player_id)
+                    if member is not None:
+                        member.send(encode(frame))
                 command.done.set_result(None)
             case _Flush():
                 self._last_flush_s = asyncio.get_running_loop().time()
@@ -360,15 +361,15 @@ class Room:
             self._schedule_flush()
 
     async def _on_join(self, command: _Join) -> None:
-        session = command.session
-        player_id = session.player_id
-        came_online = await self._presence.add(self.room_id, player_id, _connection_id(session))
+        member = command.member
+        player_id = member.player_id
+        came_online = await self._presence.add(self.room_id, player_id, _connection_id(member))
         previous = self._members.pop(player_id, None)
-        if previous is not None and previous is not session:
-            previous.memberships.pop(self.room_id, None)
+        if previous is not None and previous is not member:
+            previous.left_room(self.room_id)
             previous.close(CloseCode.REPLACED, "replaced by a newer connection")
             await self._presence.remove(self.room_id, player_id, _connection_id(previous))
-        self._joining[session] = []
+        self._joining[member] = []
         try:
             top = await self._broker.position(self.room_id)
             since = self._state.resume_after(
@@ -384,7 +385,7 @@ class Room:
             now = time.time()
             online = await self._presence.count(self.room_id)
             announce = self._state.join(
-                player_id, session.claims.name, now_s=now, came_online=came_online, online=online
+                player_id, member.display_name, now_s=now, came_online=came_online, online=online
             )
             reply = self._state.join_reply(
                 player_id,
@@ -397,35 +398,35 @@ class Room:
                 since_seq=command.since_seq,
                 missed=missed,
             )
-            session.send(encode(reply.message))
+            member.send(encode(reply.message))
             for frame in reply.missed:
-                session.send(frame)
-            for offset, frame in self._joining[session]:
+                member.send(frame)
+            for offset, frame in self._joining[member]:
                 if offset > seq:
-                    session.send(frame)
-            self._members[player_id] = session
+                    member.send(frame)
+            self._members[player_id] = member
         except BaseException:
-            await self._presence.remove(self.room_id, player_id, _connection_id(session))
+            await self._presence.remove(self.room_id, player_id, _connection_id(member))
             raise
         finally:
-            del self._joining[session]
+            del self._joining[member]
         await self._publish(announce)
 
     async def _on_leave(self, command: _Leave) -> None:
-        session = command.session
-        if self._members.get(session.player_id) is session:
-            del self._members[session.player_id]
-            session.memberships.pop(self.room_id, None)
+        member = command.member
+        if self._members.get(member.player_id) is member:
+            del self._members[member.player_id]
+            member.left_room(self.room_id)
             went_offline = await self._presence.remove(
-                self.room_id, session.player_id, _connection_id(session)
+                self.room_id, member.player_id, _connection_id(member)
             )
             if went_offline:
                 online = await self._presence.count(self.room_id)
                 await self._publish(
-                    self._state.leave(session.player_id, now_s=time.time(), online=online)
+                    self._state.leave(member.player_id, now_s=time.time(), online=online)
                 )
         if command.reply:
-            session.send(encode(self._state.left_reply(command.rid, now_s=time.time())))
+            member.send(encode(self._state.left_reply(command.rid, now_s=time.time())))
 
     # ------------------------------------------------------------ the tick
 
@@ -451,7 +452,7 @@ class Room:
 
     def _deliver(self, position: StreamPosition, frame: bytes) -> None:
         wire = text_frame(frame)
-        for session in self._members.values():
-            session.send(frame, wire)
+        for member in self._members.values():
+            member.send(frame, wire)
         for pending in self._joining.values():
             pending.append((position.offset, frame))

@@ -30,7 +30,7 @@ from protocol.messages import (
 from roomserver.domain import lifecycle
 from roomserver.domain.refusal import Refusal
 from roomserver.domain.tournament import Tournament
-from roomserver.rooms.registry import RoomDirectory
+from roomserver.services.live_rooms import LiveRooms
 from roomserver.store.ledger import Ledger
 from roomserver.store.pool import LedgerReply
 from roomserver.store.tournaments import LifecycleCandidate
@@ -83,7 +83,7 @@ _closing_decoder: Final = msgspec.json.Decoder(Closing)
 class TournamentScheduler:
     """Moves tournaments through their lifecycle and announces each move to the room."""
 
-    def __init__(self, ledger: Ledger, rooms: RoomDirectory, *, tick_s: float) -> None:
+    def __init__(self, ledger: Ledger, rooms: LiveRooms, *, tick_s: float) -> None:
         """A scheduler ticking every `tick_s` seconds."""
         self._ledger = ledger
         self._rooms = rooms

@@ -8,14 +8,14 @@ player took is recomputed with a fresh nonce.
 import hashlib
 import secrets
 import uuid
-from typing import Final
+from typing import Final, Protocol
 
 import msgspec
 
 from protocol.messages import FairnessPayload, Spin, SpinOutcomePayload, SpinResultPayload
 from roomserver.domain import slot_game
 from roomserver.domain.refusal import Refusal, Refused
-from roomserver.gateway.session import Membership, Session
+from roomserver.services.live_rooms import LiveRoom
 from roomserver.store.ledger import Ledger
 from roomserver.store.spins import SpinRequest
 
@@ -30,6 +30,23 @@ def request_hash(message: Spin) -> bytes:
     return hashlib.sha256(text.encode()).digest()
 
 
+class Seat(Protocol):
+    """Where a player spins: the room, and the player's next RNG nonce in it."""
+
+    @property
+    def room(self) -> LiveRoom:
+        """The room spun in."""
+        ...
+
+    def take_nonce(self) -> int:
+        """Reserve the next nonce."""
+        ...
+
+    def skip_nonces_below(self, nonce: int) -> None:
+        """Never hand out a nonce below `nonce` (another connection of the player used them)."""
+        ...
+
+
 class SpinService:
     """Plays spins against the ledger."""
 
@@ -38,9 +55,12 @@ class SpinService:
         self._ledger = ledger
 
     async def spin(
-        self, session: Session, membership: Membership, message: Spin, nonce: int
+        self, player_id: str, name: str, rg_json: str, seat: Seat, message: Spin, nonce: int
     ) -> tuple[SpinResultPayload, bool]:
-        """Play one spin.
+        """Play one spin of `player_id` (shown as `name`) with nonce `nonce`.
+
+        `rg_json` is the playing session's responsible-gaming limits, as the spin transaction
+        reads them.
 
         Returns:
             Its committed (or stored) result with the current rank, and whether this call
@@ -50,8 +70,7 @@ class SpinService:
             Refused: the spin was refused, or lost every race for a nonce; nothing was
                 written.
         """
-        claims = session.claims
-        room = membership.room
+        room = seat.room
         tournament = room.tournament
         client_seed = message.client_seed or secrets.token_hex(8)
         digest = request_hash(message)
@@ -86,10 +105,10 @@ class SpinService:
             record = await self._ledger.attempt_spin(
                 SpinRequest(
                     tournament_id=room.room_id,
-                    player_id=claims.player_id,
+                    player_id=player_id,
                     idempotency_key=message.idempotency_key,
                     request_hash=digest,
-                    rg_json=session.rg_json,
+                    rg_json=rg_json,
                     spin_id=spin_id,
                     round_id=spin_id,
                     stake=message.stake,
@@ -106,8 +125,8 @@ class SpinService:
                     assert record.score_reached_at is not None and record.spins is not None
                     result = _result_decoder.decode(record.response_json)
                     rank = await room.record_score(
-                        claims.player_id,
-                        claims.name,
+                        player_id,
+                        name,
                         result.score,
                         record.score_reached_at.timestamp(),
                         record.spins,
@@ -116,15 +135,12 @@ class SpinService:
                 case Refusal.REPLAY:
                     assert record.response_json is not None
                     result = _result_decoder.decode(record.response_json)
-                    rank = room.rank_of(claims.player_id)
+                    rank = room.rank_of(player_id)
                     return msgspec.structs.replace(result, rank=rank), False
                 case Refusal.NONCE_TAKEN:
                     # Another connection of this player used the nonce: take a fresh one.
-                    membership.next_nonce = max(
-                        membership.next_nonce,
-                        await self._ledger.next_nonce(room.room_id, claims.player_id),
-                    )
-                    nonce = membership.take_nonce()
+                    seat.skip_nonces_below(await self._ledger.next_nonce(room.room_id, player_id))
+                    nonce = seat.take_nonce()
                 case Refusal.KEY_TAKEN:
                     pass  # the same key raced in another room: the next attempt finds it stored
                 case refusal:

@@ -12,7 +12,7 @@ import msgspec
 from roomserver.domain import fairness, slot_game
 from roomserver.domain.refusal import Refusal, Refused
 from roomserver.domain.tournament import Tournament, TournamentConfig
-from roomserver.rooms.registry import RoomDirectory
+from roomserver.services.live_rooms import LiveRooms
 from roomserver.services.scheduler import TournamentScheduler
 from roomserver.store.ledger import Ledger
 from roomserver.store.reports import RankedPlayer, TournamentActivity
@@ -52,7 +52,7 @@ class TournamentService:
     """Side-API operations on tournaments; the live room hears of every change."""
 
     def __init__(
-        self, ledger: Ledger, rooms: RoomDirectory, scheduler: TournamentScheduler, node_id: str
+        self, ledger: Ledger, rooms: LiveRooms, scheduler: TournamentScheduler, node_id: str
     ) -> None:
         """Operations against `ledger`, told to this node's `rooms`."""
         self._ledger = ledger

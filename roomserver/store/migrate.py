@@ -92,7 +92,8 @@ def available_functions() -> list[FunctionDefinition]:
 
 async def migrate(connection: Connection) -> MigrationRun:
     """Apply every schema file not yet recorded, then every function file whose checksum
-    changed, in one transaction."""
+    changed, in one transaction.
+    """
     async with connection.transaction():
         await connection.execute("SELECT pg_advisory_xact_lock($1)", _LOCK_ID)
         versions = await _apply_schema(connection)

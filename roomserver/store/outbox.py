@@ -12,7 +12,7 @@ from typing import Any
 import msgspec
 
 from protocol.codec import format_ts
-from roomserver.events.envelope import SCHEMA_VERSION, Event
+from roomserver.domain.event_envelope import SCHEMA_VERSION, Event
 from roomserver.store.pool import Connection, PoolStore
 
 

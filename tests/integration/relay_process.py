@@ -27,7 +27,7 @@ from collections.abc import Sequence
 from typing import Final, Literal, get_args
 
 from roomserver.config import EventsConfig
-from roomserver.events.envelope import Event, EventSink
+from roomserver.domain.event_envelope import Event, EventSink
 from roomserver.events.relay import OutboxRelay
 from roomserver.events.sinks import open_sqs_sink
 from roomserver.store.ledger import Ledger

@@ -1,6 +1,7 @@
 """`X-Idempotency-Key` on every write route of the side API: one request runs per key, and every
 retry — also one racing the first — gets the stored response byte for byte; the same key with
-another request is 422 IDEMPOTENCY_MISMATCH."""
+another request is 422 IDEMPOTENCY_MISMATCH.
+"""
 
 import asyncio
 import json
@@ -86,7 +87,8 @@ async def settled_replays(
     client: httpx.AsyncClient, method: str, path: str, headers: dict[str, str], **kwargs: Any
 ) -> list[httpx.Response]:
     """RACERS concurrent identical requests; any 409 DUPLICATE (the first still in flight) is
-    retried until it gets the stored response."""
+    retried until it gets the stored response.
+    """
 
     async def one() -> httpx.Response:
         for _ in range(100):

@@ -1,6 +1,7 @@
 """What a side-API request may carry: its body's size (413), its JSON nesting (400), its headers
 (431), and ids and idempotency keys of one rule (400) — each refused with the one error body,
-never a 500, over real HTTP to a real node."""
+never a 500, over real HTTP to a real node.
+"""
 
 import asyncio
 import contextlib

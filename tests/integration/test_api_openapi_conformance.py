@@ -38,7 +38,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from roomserver.domain import slot_game
-from roomserver.ops.sandbox import (
+from roomserver.services.sandbox import (
     DEMO_TOURNAMENT,
     SANDBOX_API_KEY,
     SANDBOX_PLAYERS,
@@ -124,7 +124,8 @@ level = "INFO"
 @pytest.fixture(scope="module", autouse=True)
 def hypothesis_storage(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
     """Hypothesis's own caches (constants, Unicode tables) go to a temporary directory, not
-    `.hypothesis` in the working tree; the example database is off (`database=None`)."""
+    `.hypothesis` in the working tree; the example database is off (`database=None`).
+    """
     set_hypothesis_home_dir(tmp_path_factory.mktemp("hypothesis"))
     try:
         yield

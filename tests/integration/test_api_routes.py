@@ -1,5 +1,6 @@
 """The side API's routes end to end: operations, tournaments, players, hop-off, status,
-leaderboard, token validation, server info, and the one error body with its trace id."""
+leaderboard, token validation, server info, and the one error body with its trace id.
+"""
 
 import asyncio
 import datetime as dt

@@ -14,7 +14,7 @@ import msgspec
 import pytest
 from botocore.exceptions import EndpointConnectionError
 
-from roomserver.events.envelope import Event, encode_event
+from roomserver.domain.event_envelope import Event, encode_event
 from roomserver.events.sinks import (
     SQS_BATCH_SIZE,
     SQS_MAX_BYTES,

@@ -248,7 +248,8 @@ async def test_mistyped_claims_are_401_at_the_upgrade_and_at_validate_token(
     start_node: NodeStarter, base_config: Config, overrides: dict[str, Any]
 ) -> None:
     """A correctly signed token with one claim of the wrong type never becomes a connection,
-    and the side API gives the same verdict."""
+    and the side API gives the same verdict.
+    """
     bad = signed(valid_claims(**overrides))
     async with (
         start_node(api_config(base_config)) as node,
@@ -422,7 +423,8 @@ async def test_refused_upgrades_leave_no_state_and_no_memory_behind(
     start_node: NodeStarter, base_config: Config
 ) -> None:
     """A valid token from a foreign Origin is refused (403); nothing created while checking
-    the upgrade may outlive it."""
+    the upgrade may outlive it.
+    """
     config = msgspec.structs.replace(
         base_config,
         server=msgspec.structs.replace(

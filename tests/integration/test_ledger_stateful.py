@@ -396,7 +396,8 @@ class LedgerMachine(RuleBasedStateMachine):
 
     def pick_id(self, data: st.DataObject, fresh: bool, used: Iterable[str], prefix: str) -> str:
         """A new id if `fresh` (or none was used), else one of `used`: a repeat, a mismatch,
-        a late bet after a tombstone."""
+        a late bet after a tombstone.
+        """
         earlier = sorted(set(used))
         if fresh or not earlier:
             return f"{prefix}{next(self.ids)}"
@@ -431,7 +432,8 @@ class LedgerMachine(RuleBasedStateMachine):
         self, data: st.DataObject, statuses: tuple[TournamentStatus, ...], prefer: bool
     ) -> TournamentModel:
         """One in one of `statuses` (with players, if one has) if `prefer` and there is one,
-        else any tournament."""
+        else any tournament.
+        """
         tournaments = list(self.tournaments.values())
         preferred = [t for t in tournaments if t.status in statuses]
         preferred = [t for t in preferred if t.standings] or preferred
@@ -734,7 +736,8 @@ class LedgerMachine(RuleBasedStateMachine):
     @rule(data=st.data(), registered=mostly)
     def hop_off(self, data: st.DataObject, registered: bool) -> None:
         """Mostly a registered player of a tournament not ended, first those who played (their
-        refund depends on their chips); else anyone from anywhere."""
+        refund depends on their chips); else anyone from anywhere.
+        """
         registrations = [(t, self.players[p]) for t in self.live_tournaments() for p in t.standings]
         registrations.sort(key=lambda r: r[0].chips[r[1].player_id] == r[0].config.starting_chips)
         if registered and registrations:
@@ -1113,7 +1116,8 @@ class LedgerMachine(RuleBasedStateMachine):
     @rule(data=st.data(), accepted=mostly, times=st.integers(1, 2))
     def replay(self, data: st.DataObject, accepted: bool, times: int) -> None:
         """Make an earlier request again, with the same key, transaction id or bet id: mostly
-        one that was accepted (its replay must be byte for byte the stored response)."""
+        one that was accepted (its replay must be byte for byte the stored response).
+        """
         calls = [c for c in self.calls if c.accepted or not accepted] or self.calls
         call = data.draw(st.sampled_from(calls[::-1]), label="call")  # the latest most likely
         note(f"again: {call.name}")

@@ -36,7 +36,7 @@ from protocol.messages import (
 )
 from roomserver.config import SANDBOX_JWT_SECRET, Config, RateLimitConfig, SandboxConfig
 from roomserver.node import Node
-from roomserver.ops.sandbox import DEMO_TOURNAMENT
+from roomserver.services.sandbox import DEMO_TOURNAMENT
 from roomserver.store.ledger import Ledger
 from tests.integration.conftest import NodeStarter
 from tests.support.api import ADMIN_KEY, api_config, api_url
@@ -115,7 +115,8 @@ def target_args(node: Node) -> list[str]:
 
 async def generate(node: Node, tmp_path: Path, command: str, *options: str) -> Report:
     """Run `SCENARIO --option value ...` against the node (its CPU and RSS read from this
-    process, further `options` appended as they are); the report."""
+    process, further `options` appended as they are); the report.
+    """
     scenario, *words = argv(command)
     path = tmp_path / f"{scenario}-{unique('report')}.json"
     completed = await run_loadtest(

@@ -24,7 +24,7 @@ from clients.python.room_client import RoomClient
 from protocol.messages import Spin, SpinResult
 from roomserver.config import Config, EventsConfig
 from roomserver.domain import slot_game
-from roomserver.events.envelope import Event, EventSink
+from roomserver.domain.event_envelope import Event, EventSink
 from roomserver.events.relay import OutboxRelay
 from roomserver.events.sinks import JsonLinesSink, open_sqs_sink, region_of, sqs_client
 from roomserver.store.ledger import Ledger
@@ -87,7 +87,8 @@ async def pending_count(ledger: Ledger, prefix: str) -> int:
 
 async def publish_backlog(ledger: Ledger, path: Path) -> None:
     """Delivers (to a file) what earlier tests left due, so this test's batches hold only its own
-    events. Those tests are over: nothing reads their rows any more."""
+    events. Those tests are over: nothing reads their rows any more.
+    """
     sink = JsonLinesSink(path)
     try:
         relay = OutboxRelay(ledger, sink, EventsConfig(batch_size=1000))
@@ -158,7 +159,8 @@ class Concurrency:
 
 class RecordingSink:
     """A sink that records what it published (after a pause, into a real sink, when given) and
-    fails the events in `refuse` with a per-event error."""
+    fails the events in `refuse` with a per-event error.
+    """
 
     def __init__(
         self,

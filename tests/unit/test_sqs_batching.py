@@ -7,7 +7,7 @@ import msgspec
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from roomserver.events.envelope import Event, encode_event
+from roomserver.domain.event_envelope import Event, encode_event
 from roomserver.events.sinks import SQS_BATCH_SIZE, SQS_MAX_BYTES, sqs_batches, sqs_body
 
 

@@ -1,0 +1,35 @@
+"""What a room needs of a member's connection; the gateway's `Session` is one."""
+
+from typing import Protocol
+
+from protocol.codes import CloseCode
+
+
+class Member(Protocol):
+    """One player's connection as a room sees it."""
+
+    @property
+    def player_id(self) -> str:
+        """The player's id."""
+        ...
+
+    @property
+    def display_name(self) -> str:
+        """The name shown to the room."""
+        ...
+
+    def send(self, frame: bytes, wire: bytes | None = None) -> bool:
+        """Write one text frame; `wire` is the frame pre-framed once for a broadcast.
+
+        Returns:
+            Whether the frame was written (False when the connection is closing or slow).
+        """
+        ...
+
+    def left_room(self, room_id: str) -> None:
+        """Forget the membership of `room_id` (the room removed this connection)."""
+        ...
+
+    def close(self, code: CloseCode, reason: str) -> None:
+        """Close the connection (a newer connection of the player replaced it)."""
+        ...
