@@ -11,6 +11,7 @@ class ApiKeys:
     """The configured keys."""
 
     def __init__(self, keys: tuple[ApiKeyConfig, ...]) -> None:
+        """The keys of `api.keys` (and the sandbox's, in sandbox mode)."""
         self._keys = keys
 
     def authenticate(self, presented: str | None, scope: ApiScope) -> str:

@@ -47,8 +47,10 @@ _MAX_POLL_S: Final = 0.2
 
 
 def request_hash(value: Any) -> bytes:
-    """The fingerprint of a request: its decoded path parameters and body (so that formatting
-    and key order of the JSON do not matter). The route is part of the stored key.
+    """The fingerprint of a request: its decoded path parameters and body.
+
+    Decoded, so that formatting and key order of the JSON do not matter. The route is part of
+    the stored key.
     """
     return hashlib.sha256(msgspec.json.encode(value)).digest()
 

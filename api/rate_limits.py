@@ -26,6 +26,7 @@ class ApiRateLimiter:
     def __init__(
         self, limits: RateLimitsPerMinute, redis_url: str, redis_client: "redis.Redis | None"
     ) -> None:
+        """Counters in Redis when `redis_client` is given (shared by nodes), else in memory."""
         storage: Storage
         if redis_client is not None:
             # The node's own client's pool, so the node's shutdown closes its connections.

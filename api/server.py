@@ -1,5 +1,7 @@
-"""Serves the side API on the node's event loop (Hypercorn: an ASGI server that runs inside an
-existing loop and leaves signal handling to the node).
+"""Serves the side API on the node's event loop.
+
+Hypercorn: an ASGI server that runs inside an existing loop and leaves signal handling to the
+node.
 """
 
 import asyncio
@@ -24,6 +26,7 @@ from roomserver.gateway.tokens import TokenVerifier
 from roomserver.ops.metrics import NodeMetrics
 from roomserver.ops.startup import listen_error
 from roomserver.rooms.registry import RoomDirectory
+from roomserver.services.registration import Registrations
 from roomserver.services.sandbox import SANDBOX_API_KEY_CONFIG, SANDBOX_WALLET_AGENT
 from roomserver.services.scheduler import TournamentScheduler
 from roomserver.services.tournaments import TournamentService
@@ -49,6 +52,7 @@ class ApiServer:
         *,
         limits: ApiConfig | None = None,
     ) -> None:
+        """Bind `host`:`port` for `app` (the Redis client is closed when the server stops)."""
         self._app = app
         self._limits = limits or ApiConfig()
         self._redis = redis_client
@@ -97,6 +101,7 @@ def start_side_api(
     tokens: TokenVerifier,
     metrics: NodeMetrics,
     scheduler: TournamentScheduler,
+    registrations: Registrations,
 ) -> ApiServer:
     """Build the side API over the node's services and bind its listener."""
     api = config.api
@@ -117,7 +122,7 @@ def start_side_api(
         ledger=ledger,
         hub=hub,
         rooms=rooms,
-        tournaments=TournamentService(ledger, rooms, scheduler, node_id),
+        tournaments=TournamentService(ledger, rooms, registrations, scheduler, node_id),
         wallet=WalletService(ledger),
         tokens=tokens,
         metrics=metrics,

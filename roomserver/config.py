@@ -23,8 +23,10 @@ SANDBOX_JWT_SECRET: Final = "sandbox-jwt-secret-do-not-use-in-production"
 
 
 class _Section(Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
-    """Base of every section. msgspec inherits these options, but type checkers do not see
-    that, so each section restates them.
+    """Base of every section.
+
+    msgspec inherits these options, but type checkers do not see that, so each section
+    restates them.
     """
 
 

@@ -28,6 +28,8 @@ from roomserver.ops.embedded_postgres import (
 from roomserver.ops.metrics import NodeMetrics
 from roomserver.ops.startup import StartupError, database_error, listen_error, wait_for_database
 from roomserver.rooms.registry import RoomDirectory
+from roomserver.services.presence_events import PresenceEvents
+from roomserver.services.registration import Registrations
 from roomserver.services.sandbox import seed_sandbox
 from roomserver.services.scheduler import TournamentScheduler
 from roomserver.services.spins import SpinService
@@ -110,7 +112,18 @@ async def running_node(config: Config) -> AsyncIterator[Node]:
                 )
                 metrics = NodeMetrics()
                 tokens = TokenVerifier(config.auth)
-                hub = Hub(config, tokens, ledger, rooms, SpinService(ledger), spawn, metrics)
+                registrations = Registrations(ledger, rooms)
+                hub = Hub(
+                    config,
+                    tokens,
+                    ledger,
+                    rooms,
+                    SpinService(ledger),
+                    registrations,
+                    PresenceEvents(ledger),
+                    spawn,
+                    metrics,
+                )
                 metrics.attach(hub, rooms)
                 scheduler = TournamentScheduler(ledger, rooms, tick_s=config.lifecycle.tick_s)
                 try:
@@ -131,7 +144,7 @@ async def running_node(config: Config) -> AsyncIterator[Node]:
                 try:
                     if config.api.enabled:
                         api_server = start_side_api(
-                            config, ledger, hub, rooms, tokens, metrics, scheduler
+                            config, ledger, hub, rooms, tokens, metrics, scheduler, registrations
                         )
                         tasks.create_task(api_server.run())
                     yield Node(

@@ -33,8 +33,10 @@ SpinId = Annotated[
 async def tournament_report(
     request: Request[Any, Any, Any], tournament_id: TournamentId
 ) -> TournamentReportView:
-    """Spins, turnover (stakes), wins, GGR (turnover - wins), buy-ins, refunds and prizes paid,
-    summed from the ledger's records; `per_currency` lists each currency (a tournament has one).
+    """Spins, turnover (stakes), wins, GGR, buy-ins, refunds and prizes paid.
+
+    Summed from the ledger's records; GGR is turnover - wins. `per_currency` lists each
+    currency (a tournament has one).
     """
     report = await context_of(request).ledger.tournament_report(tournament_id)
     if report is None:
@@ -70,7 +72,9 @@ async def tournament_report(
     responses=error_responses(400, 401, 403, 404, 429),
 )
 async def spin_replay(request: Request[Any, Any, Any], spin_id: SpinId) -> SpinReplay:
-    """Recompute the spin from the tournament's server seed, the client seed, the nonce and the
+    """Recompute the spin and compare it with what was recorded.
+
+    The spin is recomputed from the tournament's server seed, the client seed, the nonce and the
     game-math version; `match` says whether reels and win equal what was recorded (both outcomes
     are returned). The seed itself is shown once the tournament is over.
     """

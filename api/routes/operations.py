@@ -63,8 +63,9 @@ async def metrics(request: Request[Any, Any, Any]) -> Response[bytes]:
     responses=error_responses(401, 403, 429),
 )
 async def server_info(request: Request[Any, Any, Any]) -> ServerInfo:
-    """Public WebSocket URL, load and version; `nodes` lists the live nodes (this one alone
-    until nodes share Redis).
+    """Public WebSocket URL, load and version.
+
+    `nodes` lists the live nodes (this one alone until nodes share Redis).
     """
     context = context_of(request)
     node = NodeInfo(

@@ -28,9 +28,11 @@ async def set_rg(
     data: JSONBody[RgSettingsBody],
     idempotency_key: IdempotencyKey = None,
 ) -> Response[RgSettingsView]:
-    """Replace the player's self-exclusion flag, loss limit (minor units per session) and session
-    time limit (minutes). The stricter of these and the token's `rg` claims applies, checked in
-    the same transaction as each debit; settling or rolling back earlier bets is never blocked.
+    """Replace the player's self-exclusion flag, loss limit and session time limit.
+
+    The loss limit is in minor units per session, the time limit in minutes. The stricter of
+    these and the token's `rg` claims applies, checked in the same transaction as each debit;
+    settling or rolling back earlier bets is never blocked.
     Setting the flag closes the player's open connections on this node with 4003.
     Idempotent (a PUT); with `X-Idempotency-Key`, a retry returns the first response.
     """

@@ -248,7 +248,9 @@ async def hop_off(
     player_id: PlayerId,
     idempotency_key: IdempotencyKey = None,
 ) -> Response[HopOff]:
-    """Leave the tournament. Refund: the whole buy-in before it starts; while a hop-on/hop-off
+    """Leave the tournament, with the refund the rules give.
+
+    Refund: the whole buy-in before it starts; while a hop-on/hop-off
     tournament runs, the buy-in in proportion to the chips left (at most the buy-in). A running
     scheduled tournament cannot be left (409). Repeats return the stored response.
     """
@@ -328,10 +330,11 @@ async def push_result(
     data: JSONBody[GameServerResult],
     idempotency_key: IdempotencyKey = None,
 ) -> Response[AppliedResult]:
-    """Apply `score_delta` (added) or `score` (set) once per `result_id`; the room's members see
-    `leaderboard.updated`. A repeat with the same body returns the stored result (with
-    `replayed` true and the current rank); with `X-Idempotency-Key`, a retry returns the first
-    response byte for byte.
+    """Apply `score_delta` (added) or `score` (set) once per `result_id`.
+
+    The room's members see `leaderboard.updated`. A repeat with the same body returns the
+    stored result (with `replayed` true and the current rank); with `X-Idempotency-Key`, a
+    retry returns the first response byte for byte.
     """
     if (data.score_delta is None) == (data.score is None):
         raise ApiError("BAD_REQUEST", "send exactly one of score_delta and score", status=400)
@@ -364,8 +367,10 @@ async def cancel_tournament(
     tournament_id: TournamentId,
     idempotency_key: IdempotencyKey = None,
 ) -> Response[ClosingView]:
-    """Cancel a scheduled or running tournament: every registered player's buy-in goes back to
-    their cash in one transaction, and the server seed is revealed. Cancelling is idempotent by
+    """Cancel a scheduled or running tournament, refunding every buy-in.
+
+    Every registered player's buy-in goes back to their cash in one transaction, and the server
+    seed is revealed. Cancelling is idempotent by
     itself (a repeat returns the same record; with `X-Idempotency-Key`, the first response byte
     for byte); a tournament that is completing or completed cannot be cancelled (409
     TOURNAMENT_FINISHED).
@@ -389,8 +394,10 @@ async def cancel_tournament(
 async def tournament_closing(
     request: Request[Any, Any, Any], tournament_id: TournamentId
 ) -> ClosingView:
-    """Final standings and prizes paid (completed) or refunds (cancelled), with the revealed
-    server seed; 404 NOT_ENDED while the tournament is not over.
+    """How the tournament ended, with the revealed server seed.
+
+    Final standings and prizes paid (completed) or refunds (cancelled); 404 NOT_ENDED while the
+    tournament is not over.
     """
     tournaments = context_of(request).tournaments
     await tournaments.tournament(tournament_id)

@@ -59,9 +59,10 @@ async def make_bet(
     data: JSONBody[MakeBet],
     idempotency_key: IdempotencyKey = None,
 ) -> Response[BetTaken]:
-    """One ledger transaction; idempotent by `transaction_id` (same body: the stored response;
-    different body: 422), and by `X-Idempotency-Key` when sent. A transaction id already
-    rolled back is refused (409).
+    """Take a bet's stake from the player's cash, in one ledger transaction.
+
+    Idempotent by `transaction_id` (same body: the stored response; different body: 422), and
+    by `X-Idempotency-Key` when sent. A transaction id already rolled back is refused (409).
     """
 
     async def run() -> BetTaken:
@@ -87,7 +88,9 @@ async def rollback(
     data: JSONBody[RollbackBet],
     idempotency_key: IdempotencyKey = None,
 ) -> Response[RollbackDone]:
-    """Returns the stake. An unknown transaction id is tombstoned (a late bet with it is
+    """Return a bet's stake.
+
+    An unknown transaction id is tombstoned (a late bet with it is
     refused); a round already settled with a win is refused (409). Idempotent by
     `rollback_transaction_id`, and by `X-Idempotency-Key` when sent.
     """
@@ -107,7 +110,9 @@ async def authorize(
     data: JSONBody[AuthorizeBet],
     idempotency_key: IdempotencyKey = None,
 ) -> Response[HoldView]:
-    """The stake leaves the available balance until settled or rolled back. The player is
+    """Hold a stake: it leaves the available balance until settled or rolled back.
+
+    The player is
     `player_id`, or the player of `session_id` (the player's access token). Idempotent by
     `bet_id`, and by `X-Idempotency-Key` when sent.
     """
@@ -141,8 +146,10 @@ async def settle(
     data: JSONBody[SettleBet],
     idempotency_key: IdempotencyKey = None,
 ) -> Response[Resolution]:
-    """Exactly once per bet: without an authorize 404, after a rollback 409. Idempotent by
-    `bet_id`, and by `X-Idempotency-Key` when sent.
+    """Settle a held bet, exactly once.
+
+    Without an authorize 404, after a rollback 409. Idempotent by `bet_id`, and by
+    `X-Idempotency-Key` when sent.
     """
 
     async def run() -> Resolution:
@@ -160,8 +167,10 @@ async def release(
     data: JSONBody[ReleaseBet],
     idempotency_key: IdempotencyKey = None,
 ) -> Response[Resolution]:
-    """Exactly once per bet: without an authorize 404, after a settle 409. Idempotent by
-    `bet_id`, and by `X-Idempotency-Key` when sent.
+    """Release a held bet's stake, exactly once.
+
+    Without an authorize 404, after a settle 409. Idempotent by `bet_id`, and by
+    `X-Idempotency-Key` when sent.
     """
 
     async def run() -> Resolution:

@@ -28,10 +28,12 @@ class Leaderboard:
     """Standings with O(log n) rank lookups and O(n) memmove updates (fast for rooms of 10^5)."""
 
     def __init__(self) -> None:
+        """An empty leaderboard."""
         self._order: list[_Key] = []
         self._players: dict[str, _Player] = {}
 
     def __len__(self) -> int:
+        """The number of players ranked."""
         return len(self._order)
 
     def update(

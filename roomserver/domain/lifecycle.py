@@ -30,6 +30,7 @@ class IllegalTransition(Exception):
     """The event does not apply to the tournament's status."""
 
     def __init__(self, status: TournamentStatus, event: Event) -> None:
+        """`event` cannot happen to a tournament in `status`."""
         super().__init__(f"a {status} tournament cannot {event}")
         self.status = status
         self.event = event

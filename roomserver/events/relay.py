@@ -22,6 +22,7 @@ class OutboxRelay:
     """Moves outbox rows to a sink."""
 
     def __init__(self, ledger: Ledger, sink: EventSink, config: EventsConfig) -> None:
+        """A relay from `ledger`'s outbox to `sink`."""
         self._ledger = ledger
         self._sink = sink
         self._config = config

@@ -180,8 +180,10 @@ class SqsSink:
 def sqs_batches(
     bodies: Sequence[tuple[Event, bytes]], max_bytes: int = SQS_MAX_BYTES
 ) -> Iterator[list[tuple[Event, bytes]]]:
-    """Consecutive runs of (event, body) for SendMessageBatch, in order: at most ten each, and
-    bodies adding up to at most `max_bytes` (so a message of more than half of it goes alone).
+    """Consecutive runs of (event, body) for SendMessageBatch, in order.
+
+    At most ten each, and bodies adding up to at most `max_bytes` (so a message of more than
+    half of it goes alone).
 
     A body larger than `max_bytes` on its own still gets a batch of its own (SQS refuses it,
     and says so for that event only); `sqs_body` keeps that from happening.

@@ -13,7 +13,6 @@ import urllib.parse
 from http import HTTPStatus
 from typing import Any, assert_never
 
-import msgspec
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
@@ -37,7 +36,6 @@ from protocol.messages import (
     SpinResult,
 )
 from roomserver.config import Config
-from roomserver.domain.refusal import Refusal, Refused
 from roomserver.gateway.credentials import PlayerConnection, credential_of
 from roomserver.gateway.rate_limit import MessageRateLimit, TokenBucket
 from roomserver.gateway.reality_checks import RealityChecks
@@ -47,11 +45,12 @@ from roomserver.gateway.wire_errors import RequestError, error_frame, wire_code
 from roomserver.ops.metrics import NodeMetrics, NodeStats
 from roomserver.rooms.registry import RoomDirectory
 from roomserver.rooms.room import RoomClosed
+from roomserver.services.presence_events import PresenceEvents
+from roomserver.services.registration import Registrations
 from roomserver.services.spins import SpinService
 from roomserver.store.ledger import Ledger
 
 log = logging.getLogger(__name__)
-_event_encoder = msgspec.json.Encoder()
 
 
 class Hub:
@@ -64,15 +63,32 @@ class Hub:
         ledger: Ledger,
         rooms: RoomDirectory,
         spins: SpinService,
+        registrations: Registrations,
+        presence_events: PresenceEvents,
         spawn: Spawn,
         metrics: NodeMetrics | None = None,
     ) -> None:
+        """A hub for the node's services; `start` binds its listener.
+
+        Args:
+            config: The node's configuration.
+            verifier: Verifies player tokens at the upgrade.
+            ledger: Reads RG settings, balances and nonces.
+            rooms: The rooms open on this node.
+            spins: Plays spins.
+            registrations: Registers a player at their first join.
+            presence_events: Records members joining and leaving rooms.
+            spawn: Runs a coroutine in the node's task group.
+            metrics: The node's metrics, when exported.
+        """
         self._config = config
         self._metrics = metrics
         self._verifier = verifier
         self._ledger = ledger
         self._rooms = rooms
         self._spins = spins
+        self._registrations = registrations
+        self._presence_events = presence_events
         self._spawn = spawn
         self._server: Server | None = None
         self._port: int | None = None
@@ -84,7 +100,6 @@ class Hub:
             ]
         )
         self._sessions: set[Session] = set()
-        self._known_players: set[str] = set()
         self._spins_in_flight = 0
         self._spins_settled = asyncio.Event()
         self._draining = False
@@ -143,9 +158,10 @@ class Hub:
             return connection.respond(HTTPStatus.BAD_REQUEST, "bad upgrade request\n")
 
     def _admit(self, connection: ServerConnection, request: Request) -> Response | None:
-        """The upgrade checks, cheapest first. The verified claims travel on the connection
-        itself, so a refusal later in the handshake (websockets' own checks) leaves nothing
-        behind.
+        """The upgrade checks, cheapest first.
+
+        The verified claims travel on the connection itself, so a refusal later in the
+        handshake (websockets' own checks) leaves nothing behind.
         """
         assert isinstance(connection, PlayerConnection)
         url = urllib.parse.urlsplit(request.path)
@@ -226,8 +242,9 @@ class Hub:
                 await self._leave(session, membership, None, reply=False)
 
     async def _refuse_self_excluded(self, session: Session) -> bool:
-        """Close a player whose per-player self-exclusion flag is set with 4003, right after
-        the connection opened; True when it did.
+        """Close (4003) a player whose self-exclusion flag is set; True when it did.
+
+        It runs right after the connection opened.
 
         The session is already listed in `_sessions` when the flag is read, so a flag set
         concurrently is seen either here or by `close_self_excluded`, never by neither. (The
@@ -270,19 +287,12 @@ class Hub:
         was_member = room.is_member(session.player_id)
         await room.leave(session, rid, reply=reply)
         if was_member and not room.is_member(session.player_id):
-            await self._report_presence("room.player.disconnected", session, room.room_id)
-
-    async def _report_presence(self, event_type: str, session: Session, room_id: str) -> None:
-        """Presence changes are events too (they change nothing in the database)."""
-        try:
-            await self._ledger.emit_event(
-                event_type,
-                tournament_id=room_id,
-                player_id=session.player_id,
-                payload_json=_presence_json(self.node_id, session),
+            await self._presence_events.disconnected(
+                room.room_id,
+                session.player_id,
+                node_id=self.node_id,
+                connected_at_s=session.connected_at_s,
             )
-        except Exception:
-            log.exception("could not record %s of %s", event_type, session.player_id)
 
     def _error_frame(
         self, failure: Exception, *, rid: str | None, room: str | None, now_s: float
@@ -360,14 +370,13 @@ class Hub:
         if room is None:
             raise RequestError(ErrorCode.NOT_FOUND)
         claims = session.claims
-        if claims.player_id not in self._known_players:
-            await self._ledger.ensure_player(claims.player_id, claims.name, claims.currency)
-            self._known_players.add(claims.player_id)
-        status, chips = await self._ledger.register_player(
-            room.room_id, claims.player_id, rg_self_excluded=claims.self_excluded
+        registration = await self._registrations.register(
+            room.room_id,
+            claims.player_id,
+            claims.name,
+            claims.currency,
+            rg_self_excluded=claims.self_excluded,
         )
-        if not status.accepted:
-            raise Refused(status)
         if existing is None:
             existing = Membership(
                 room, await self._ledger.next_nonce(room.room_id, claims.player_id)
@@ -377,7 +386,7 @@ class Hub:
         try:
             try:
                 await room.join(
-                    session, message.since_seq, chips or 0, message.rid, message.since_epoch
+                    session, message.since_seq, registration.chips, message.rid, message.since_epoch
                 )
             except RoomClosed:
                 # The room closed (empty and quiet) while the join was on its way: reopen it.
@@ -386,16 +395,20 @@ class Hub:
                     raise RequestError(ErrorCode.NOT_FOUND) from None
                 existing.room = room = reopened
                 await room.join(
-                    session, message.since_seq, chips or 0, message.rid, message.since_epoch
+                    session, message.since_seq, registration.chips, message.rid, message.since_epoch
                 )
         except BaseException:
             session.memberships.pop(room.room_id, None)
             raise
         if not was_member:
-            await self._report_presence("room.player.connected", session, room.room_id)
-        if status is Refusal.OK:
-            # Joining bought the player in: the buy-in left their cash, chips arrived.
-            await self._rooms.push_chips(room.room_id, claims.player_id, chips or 0)
+            await self._presence_events.connected(
+                room.room_id,
+                claims.player_id,
+                node_id=self.node_id,
+                connected_at_s=session.connected_at_s,
+            )
+        # A join that bought the player in: the buy-in left their cash, chips arrived.
+        await self._registrations.announce(room.room_id, claims.player_id, registration)
 
     # ------------------------------------------------------------ spins
 
@@ -473,12 +486,6 @@ class Hub:
             session.close(CloseCode.SERVICE_RESTART, "server restarting")
         self._server.close(close_connections=True, code=CloseCode.SERVICE_RESTART)
         await self._server.wait_closed()
-
-
-def _presence_json(node_id: str, session: Session) -> str:
-    return _event_encoder.encode(
-        {"node_id": node_id, "connected_at": format_ts(session.connected_at_s)}
-    ).decode()
 
 
 def _membership(session: Session, room_id: str) -> Membership:

@@ -12,6 +12,7 @@ class RealityChecks:
     """`rg.reality_check` to one connection every `interval_s`: session time and net result."""
 
     def __init__(self, session: Session, interval_s: float) -> None:
+        """Start sending to `session` every `interval_s` seconds."""
         self._session = session
         self._interval_s = interval_s
         self._handle = asyncio.get_running_loop().call_later(interval_s, self._send)
@@ -34,4 +35,5 @@ class RealityChecks:
         self._handle = asyncio.get_running_loop().call_later(self._interval_s, self._send)
 
     def stop(self) -> None:
+        """Send no more (the connection closed)."""
         self._handle.cancel()

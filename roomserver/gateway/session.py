@@ -96,6 +96,16 @@ class Session:
         spawn: Spawn,
         on_close: Callable[[CloseCode], None],
     ) -> None:
+        """A session over `ws` for the verified `claims`.
+
+        Args:
+            ws: The open connection.
+            claims: The player's verified token claims.
+            rate_limit: The connection's message rate limit.
+            max_buffered_bytes: Close (1013) once the write buffer holds more than this.
+            spawn: Runs a coroutine in the node's task group (the closing handshake).
+            on_close: Told the close code when the server closes the connection.
+        """
         self.ws = ws
         self.claims = claims
         self.rate_limit = rate_limit

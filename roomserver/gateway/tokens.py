@@ -1,5 +1,6 @@
-"""Player tokens (JWT) issued by the Casino System: verification at the upgrade, and issuing
-for the sandbox. Algorithms are fixed per key by config; `none` and switching are refused.
+"""Player tokens (JWT) issued by the Casino System: verified at the upgrade, issued in sandbox.
+
+Algorithms are fixed per key by config; `none` and switching are refused.
 """
 
 import time
@@ -44,12 +45,14 @@ class TokenVerifier:
     """Verifies tokens against the configured keys."""
 
     def __init__(self, auth: AuthConfig) -> None:
+        """A verifier for the keys, issuer and audience of `auth`."""
         self._auth = auth
         self._by_kid: dict[str, JwtKey] = {key.kid: key for key in auth.keys}
 
     def verify(self, token: str, *, now: float | None = None) -> PlayerClaims:
-        """Check signature, algorithm, issuer, audience and expiry, then decode every claim
-        strictly into its type (`protocol.claims.PlayerTokenClaims`).
+        """Check signature, algorithm, issuer, audience and expiry, then decode every claim.
+
+        Each claim is decoded strictly into its type (`protocol.claims.PlayerTokenClaims`).
 
         Raises:
             TokenRejected: with a reason fit for the client (never the token itself).

@@ -77,12 +77,14 @@ class EmbeddedPostgres:
     """
 
     def __init__(self, server: PostgresServer, data_dir: Path, dsn: str) -> None:
+        """A running `server` over `data_dir`, reached at `dsn`."""
         self._server = server
         self.data_dir = data_dir
         self.dsn = dsn
         self._stopped = False
 
     def __repr__(self) -> str:
+        """The data directory and whether it is running (never the DSN)."""
         state = "stopped" if self._stopped else "running"
         return f"EmbeddedPostgres(data_dir={str(self.data_dir)!r}, {state})"
 

@@ -20,6 +20,7 @@ class RedactTokens(logging.Filter):
     """Rewrites each record's message, once its arguments are merged in."""
 
     def filter(self, record: logging.LogRecord) -> bool:
+        """Redact the record's message; always keep the record."""
         message = record.getMessage()
         cleaned = redact(message)
         if cleaned != message:

@@ -49,6 +49,7 @@ class NodeMetrics(Collector):
     """Connections, rooms, spins, spin latency, frames sent and errors by code."""
 
     def __init__(self) -> None:
+        """An empty registry; `attach` connects the hub and the rooms."""
         self.registry = CollectorRegistry()
         self.spin_latency = Histogram(
             "roomserver_spin_latency_seconds",

@@ -1,5 +1,6 @@
-"""What can stop a node from starting, told in one line: a listener that cannot bind, a database
-that cannot be reached.
+"""What can stop a node from starting, told in one line.
+
+A listener that cannot bind, a database that cannot be reached.
 
 Every such failure becomes a `StartupError` whose message names the address and the config key
 to change; the command line prints it without a traceback and exits non-zero.

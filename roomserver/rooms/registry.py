@@ -108,8 +108,9 @@ class RoomDirectory:
             await room.send_balances({player_id: chips})
 
     async def push_cash(self, room_id: str, player_ids: Iterable[str]) -> None:
-        """Push each player's cash balance in the tournament's currency, in the tournament's room,
-        after a refund (hop-off, cancellation) or a prize paid it.
+        """Push each player's cash balance after a refund (hop-off, cancellation) or a prize.
+
+        The balance is in the tournament's currency, sent in the tournament's room.
 
         The chips of a closed tournament or of a player who hopped off are gone; what changed is
         the cash the buy-in came from, so that is the balance the frame carries. Only players

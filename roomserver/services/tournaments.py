@@ -13,20 +13,13 @@ from roomserver.domain import fairness, slot_game
 from roomserver.domain.refusal import Refusal, Refused
 from roomserver.domain.tournament import Tournament, TournamentConfig
 from roomserver.services.live_rooms import LiveRooms
+from roomserver.services.registration import Registration, Registrations
 from roomserver.services.scheduler import TournamentScheduler
 from roomserver.store.ledger import Ledger
 from roomserver.store.reports import RankedPlayer, TournamentActivity
 from roomserver.store.results import GameResult
 
 KNOWN_GAMES = frozenset({slot_game.GAME_ID})
-
-
-@dataclass(frozen=True, slots=True)
-class Registration:
-    """A registered player's chips; `created` is False for a repeat."""
-
-    chips: int
-    created: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,11 +45,17 @@ class TournamentService:
     """Side-API operations on tournaments; the live room hears of every change."""
 
     def __init__(
-        self, ledger: Ledger, rooms: LiveRooms, scheduler: TournamentScheduler, node_id: str
+        self,
+        ledger: Ledger,
+        rooms: LiveRooms,
+        registrations: Registrations,
+        scheduler: TournamentScheduler,
+        node_id: str,
     ) -> None:
         """Operations against `ledger`, told to this node's `rooms`."""
         self._ledger = ledger
         self._rooms = rooms
+        self._registrations = registrations
         self._scheduler = scheduler
         self._node_id = node_id
 
@@ -118,18 +117,15 @@ class TournamentService:
             Refused: the ledger's refusal code.
         """
         tournament = await self.tournament(tournament_id)
-        await self._ledger.ensure_player(
-            player_id, name or player_id, currency or tournament.config.currency
+        registration = await self._registrations.register(
+            tournament_id,
+            player_id,
+            name or player_id,
+            currency or tournament.config.currency,
+            rg_self_excluded=False,
         )
-        status, chips = await self._ledger.register_player(
-            tournament_id, player_id, rg_self_excluded=False
-        )
-        if not status.accepted:
-            raise Refused(status)
-        assert chips is not None
-        if status is Refusal.OK:
-            await self._rooms.push_chips(tournament_id, player_id, chips)
-        return Registration(chips, created=status is Refusal.OK)
+        await self._registrations.announce(tournament_id, player_id, registration)
+        return registration
 
     async def hop_off(self, tournament_id: str, player_id: str) -> str:
         """Unregister with the refund the rules give; returns the (stored) response.

@@ -91,8 +91,9 @@ def available_functions() -> list[FunctionDefinition]:
 
 
 async def migrate(connection: Connection) -> MigrationRun:
-    """Apply every schema file not yet recorded, then every function file whose checksum
-    changed, in one transaction.
+    """Apply every schema file not yet recorded, then every function file whose checksum changed.
+
+    All in one transaction, under the advisory lock.
     """
     async with connection.transaction():
         await connection.execute("SELECT pg_advisory_xact_lock($1)", _LOCK_ID)
