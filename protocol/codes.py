@@ -39,3 +39,19 @@ class CloseCode(IntEnum):
     TOKEN_EXPIRED = 4001
     FORBIDDEN = 4003
     REPLACED = 4009
+
+
+class CloseReason(StrEnum):
+    """Why the server closes a connection; the value is the close frame's reason text.
+
+    `roomserver.gateway.wire_errors` gives each its close code, in one table.
+    """
+
+    NOT_AUTHENTICATED = "not authenticated"
+    TOKEN_EXPIRED = "token expired"
+    SELF_EXCLUDED = "self-excluded"
+    MESSAGE_RATE = "message rate limit exceeded"
+    SLOW_CONSUMER = "slow consumer"
+    REPLACED = "replaced by a newer connection"
+    RESTARTING = "server restarting"
+    INTERNAL_ERROR = "internal error"

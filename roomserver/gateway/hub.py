@@ -19,7 +19,7 @@ from websockets.http11 import Request, Response
 from websockets.typing import Origin, Subprotocol
 
 from protocol.codec import DecodeFailure, binary_frame_text, decode_client, encode, format_ts
-from protocol.codes import SUBPROTOCOL, CloseCode, ErrorCode
+from protocol.codes import SUBPROTOCOL, CloseReason, ErrorCode
 from protocol.messages import (
     AnyClientMessage,
     Balance,
@@ -41,7 +41,12 @@ from roomserver.gateway.rate_limit import MessageRateLimit, TokenBucket
 from roomserver.gateway.reality_checks import RealityChecks
 from roomserver.gateway.session import Membership, Session, Spawn
 from roomserver.gateway.tokens import TokenRejected, TokenVerifier
-from roomserver.gateway.wire_errors import RequestError, error_frame, wire_code
+from roomserver.gateway.wire_errors import (
+    CLOSE_CODE_OF_REASON,
+    RequestError,
+    error_frame,
+    wire_code,
+)
 from roomserver.ops.metrics import NodeMetrics, NodeStats
 from roomserver.rooms.registry import RoomDirectory
 from roomserver.rooms.room import RoomClosed
@@ -193,7 +198,8 @@ class Hub:
         claims = ws.claims if isinstance(ws, PlayerConnection) else None
         if claims is None:
             # Only a connection whose token was verified at the upgrade gets here.
-            await ws.close(CloseCode.INTERNAL_ERROR, "not authenticated")
+            reason = CloseReason.NOT_AUTHENTICATED
+            await ws.close(CLOSE_CODE_OF_REASON[reason], reason.value)
             return
         limits = self._config.rate_limit
         session = Session(
@@ -213,8 +219,7 @@ class Hub:
         expiry = loop.call_later(
             max(0.0, claims.expires_at + self._config.auth.leeway_s - time.time()),
             session.close,
-            CloseCode.TOKEN_EXPIRED,
-            "token expired",
+            CloseReason.TOKEN_EXPIRED,
         )
         reality_checks = self._schedule_reality_checks(session)
         try:
@@ -254,10 +259,10 @@ class Hub:
             settings = await self._ledger.rg_settings(session.player_id)
         except Exception:
             log.exception("could not read the RG settings of %s", session.player_id)
-            session.close(CloseCode.INTERNAL_ERROR, "internal error")
+            session.close(CloseReason.INTERNAL_ERROR)
             return True
         if settings is not None and settings.self_excluded:
-            session.close(CloseCode.FORBIDDEN, "self-excluded")
+            session.close(CloseReason.SELF_EXCLUDED)
             return True
         return False
 
@@ -270,7 +275,7 @@ class Hub:
         closed = 0
         for session in list(self._sessions):
             if session.player_id == player_id and not session.closing:
-                session.close(CloseCode.FORBIDDEN, "self-excluded")
+                session.close(CloseReason.SELF_EXCLUDED)
                 closed += 1
         return closed
 
@@ -301,17 +306,17 @@ class Hub:
         self.stats.errors_by_code[wire_code(failure)] += 1
         return error_frame(failure, rid=rid, room=room, now_s=now_s)
 
-    def _count_close(self, code: CloseCode) -> None:
-        if code == CloseCode.TRY_AGAIN_LATER:
+    def _count_close(self, reason: CloseReason) -> None:
+        if reason is CloseReason.SLOW_CONSUMER:
             self.stats.slow_consumer_closes += 1
-        elif code == CloseCode.POLICY_VIOLATION:
+        elif reason is CloseReason.MESSAGE_RATE:
             self.stats.rate_limit_closes += 1
 
     async def _on_frame(self, session: Session, data: str | bytes) -> None:
         now = time.time()
         verdict = session.rate_limit.check(time.monotonic())
         if verdict is None:
-            session.close(CloseCode.POLICY_VIOLATION, "message rate limit exceeded")
+            session.close(CloseReason.MESSAGE_RATE)
             return
         try:
             if isinstance(data, bytes):
@@ -483,8 +488,10 @@ class Hub:
             except TimeoutError:
                 log.warning("%d spins still in flight at shutdown", self._spins_in_flight)
         for session in list(self._sessions):
-            session.close(CloseCode.SERVICE_RESTART, "server restarting")
-        self._server.close(close_connections=True, code=CloseCode.SERVICE_RESTART)
+            session.close(CloseReason.RESTARTING)
+        self._server.close(
+            close_connections=True, code=CLOSE_CODE_OF_REASON[CloseReason.RESTARTING]
+        )
         await self._server.wait_closed()
 
 

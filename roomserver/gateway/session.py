@@ -16,9 +16,10 @@ from websockets.asyncio.server import ServerConnection
 from websockets.protocol import State
 
 from protocol.codec import format_ts
-from protocol.codes import CloseCode
+from protocol.codes import CloseReason
 from roomserver.gateway.rate_limit import MessageRateLimit
 from roomserver.gateway.tokens import PlayerClaims
+from roomserver.gateway.wire_errors import CLOSE_CODE_OF_REASON
 from roomserver.rooms.room import Room
 
 log = logging.getLogger(__name__)
@@ -94,7 +95,7 @@ class Session:
         *,
         max_buffered_bytes: int,
         spawn: Spawn,
-        on_close: Callable[[CloseCode], None],
+        on_close: Callable[[CloseReason], None],
     ) -> None:
         """A session over `ws` for the verified `claims`.
 
@@ -104,7 +105,7 @@ class Session:
             rate_limit: The connection's message rate limit.
             max_buffered_bytes: Close (1013) once the write buffer holds more than this.
             spawn: Runs a coroutine in the node's task group (the closing handshake).
-            on_close: Told the close code when the server closes the connection.
+            on_close: Told the reason when the server closes the connection.
         """
         self.ws = ws
         self.claims = claims
@@ -163,7 +164,7 @@ class Session:
             return False
         transport = self._transport
         if transport.get_write_buffer_size() > self._max_buffered_bytes:
-            self.close(CloseCode.TRY_AGAIN_LATER, "slow consumer")
+            self.close(CloseReason.SLOW_CONSUMER)
             return False
         if wire is not None and self._plain:
             transport.write(wire)
@@ -185,13 +186,14 @@ class Session:
         elif self.stalled_since_s is None:
             self.stalled_since_s = now_s
         elif now_s - self.stalled_since_s > max_stall_s:
-            self.close(CloseCode.TRY_AGAIN_LATER, "slow consumer")
+            self.close(CloseReason.SLOW_CONSUMER)
 
-    def close(self, code: CloseCode, reason: str) -> None:
+    def close(self, reason: CloseReason) -> None:
         """Start the closing handshake (bounded by the server's close timeout); idempotent."""
         if self.close_code is not None:
             return
+        code = CLOSE_CODE_OF_REASON[reason]
         self.close_code = code
-        self._on_close(code)
-        log.info("closing %s: %d %s", self.player_id, code, reason)
-        self._spawn(self.ws.close(code, reason))
+        self._on_close(reason)
+        log.info("closing %s: %d %s", self.player_id, code, reason.value)
+        self._spawn(self.ws.close(code, reason.value))

@@ -1,9 +1,10 @@
-"""How a failure looks to a WebSocket client: the one mapping to an `error` frame.
+"""How a failure looks to a WebSocket client: the one mapping to an `error` frame or a close.
 
 A refusal from the services or the rooms (`Refused`) becomes the error code of the table below;
 the gateway's own failures (`RequestError`) carry their code; a malformed frame carries the
 codec's; anything else is `INTERNAL`, logged and unexplained. Nothing else decides what a failure
-looks like to a client.
+looks like to a client. Likewise, the close code for each reason the server closes a connection
+for is chosen in `CLOSE_CODE_OF_REASON` alone.
 """
 
 import logging
@@ -11,7 +12,7 @@ from collections.abc import Mapping
 from typing import Final
 
 from protocol.codec import DecodeFailure, encode, format_ts
-from protocol.codes import ErrorCode
+from protocol.codes import CloseCode, CloseReason, ErrorCode
 from protocol.messages import Error, ErrorPayload
 from roomserver.domain.refusal import Refusal, Refused
 
@@ -50,6 +51,19 @@ WIRE_CODE_OF_REFUSAL: Final[Mapping[Refusal, ErrorCode]] = {
     # Races a spin lost more often than it retries: the same request may be sent again.
     Refusal.NONCE_TAKEN: ErrorCode.INTERNAL,
     Refusal.KEY_TAKEN: ErrorCode.INTERNAL,
+}
+
+
+# The close code for each reason the server closes a connection (PROTOCOL.md, close codes).
+CLOSE_CODE_OF_REASON: Final[Mapping[CloseReason, CloseCode]] = {
+    CloseReason.NOT_AUTHENTICATED: CloseCode.INTERNAL_ERROR,
+    CloseReason.TOKEN_EXPIRED: CloseCode.TOKEN_EXPIRED,
+    CloseReason.SELF_EXCLUDED: CloseCode.FORBIDDEN,
+    CloseReason.MESSAGE_RATE: CloseCode.POLICY_VIOLATION,
+    CloseReason.SLOW_CONSUMER: CloseCode.TRY_AGAIN_LATER,
+    CloseReason.REPLACED: CloseCode.REPLACED,
+    CloseReason.RESTARTING: CloseCode.SERVICE_RESTART,
+    CloseReason.INTERNAL_ERROR: CloseCode.INTERNAL_ERROR,
 }
 
 

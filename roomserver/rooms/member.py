@@ -2,7 +2,7 @@
 
 from typing import Protocol
 
-from protocol.codes import CloseCode
+from protocol.codes import CloseReason
 
 
 class Member(Protocol):
@@ -30,6 +30,6 @@ class Member(Protocol):
         """Forget the membership of `room_id` (the room removed this connection)."""
         ...
 
-    def close(self, code: CloseCode, reason: str) -> None:
+    def close(self, reason: CloseReason) -> None:
         """Close the connection (a newer connection of the player replaced it)."""
         ...

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from typing import Final
 
 from protocol.codec import encode
-from protocol.codes import CloseCode
+from protocol.codes import CloseReason
 from protocol.framing import text_frame
 from protocol.messages import ServerMessage
 from roomserver.cluster.broker import Broker, StreamPosition
@@ -367,7 +367,7 @@ class Room:
         previous = self._members.pop(player_id, None)
         if previous is not None and previous is not member:
             previous.left_room(self.room_id)
-            previous.close(CloseCode.REPLACED, "replaced by a newer connection")
+            previous.close(CloseReason.REPLACED)
             await self._presence.remove(self.room_id, player_id, _connection_id(previous))
         self._joining[member] = []
         try:
