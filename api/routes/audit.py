@@ -1,26 +1,16 @@
 """Audit and reporting: tournament money reports, and spin replay from the recorded inputs."""
 
-from typing import Annotated, Any, Final
+from typing import Any, Final
 
 from litestar import Request, get
-from litestar.params import Parameter
 
 from api.errors import ApiError, error_responses
 from api.guards import context_of, scoped
 from api.models import CurrencyReport, SpinOutcomeView, SpinReplay, TournamentReportView
-from api.routes.tournaments import API_KEY, TournamentId
+from api.routes.params import API_KEY, SpinId, TournamentId
 from roomserver.domain.lifecycle import FINAL_STATUSES
 from roomserver.domain.refusal import Refusal
 from roomserver.domain.spin_audit import ReelsOutcome, replay_spin
-
-SpinId = Annotated[
-    str,
-    Parameter(
-        min_length=36,
-        max_length=36,
-        pattern=r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$",
-    ),
-]
 
 
 @get(

@@ -35,7 +35,7 @@ async def ready(request: Request[Any, Any, Any]) -> Readiness:
     """Postgres (and Redis when configured) answer."""
     context = context_of(request)
     try:
-        await context.ledger.pool.fetchval("SELECT 1")
+        await context.ledger.ping()
     except Exception:
         raise ApiError("NOT_READY", "postgres is not answering", status=503) from None
     redis_state: Any = "not_configured"

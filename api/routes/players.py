@@ -9,7 +9,7 @@ from api.errors import ApiError, error_responses
 from api.guards import context_of, scoped
 from api.idempotency import IdempotencyKey, keyed, request_hash
 from api.models import RgSettingsBody, RgSettingsView
-from api.routes.tournaments import API_KEY, PlayerId
+from api.routes.params import API_KEY, PlayerId
 from roomserver.domain.refusal import Refusal
 from roomserver.store.players import RgSettings
 

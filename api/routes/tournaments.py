@@ -2,11 +2,11 @@
 
 import datetime as dt
 import hashlib
-from typing import Annotated, Any, Final
+from typing import Any, Final
 
 import msgspec
 from litestar import Request, Response, delete, get, post
-from litestar.params import JSONBody, Parameter
+from litestar.params import JSONBody
 
 from api.errors import ApiError, error_responses
 from api.guards import CALLER_STATE, context_of, scoped
@@ -27,16 +27,10 @@ from api.models import (
     StatusView,
     TournamentView,
 )
-from protocol.ids import ID_MAX_LENGTH, ID_PATTERN
+from api.routes.params import API_KEY, Limit, Offset, PlayerId, TournamentId
 from roomserver.domain.lifecycle import FINAL_STATUSES
 from roomserver.domain.refusal import Refusal, Refused
 from roomserver.domain.tournament import Prize, Tournament, TournamentConfig
-
-API_KEY: Final[list[dict[str, list[str]]]] = [{"ApiKey": []}]
-TournamentId = Annotated[str, Parameter(min_length=1, max_length=ID_MAX_LENGTH, pattern=ID_PATTERN)]
-PlayerId = Annotated[str, Parameter(min_length=1, max_length=ID_MAX_LENGTH, pattern=ID_PATTERN)]
-Limit = Annotated[int, Parameter(ge=1, le=1000, description="page size")]
-Offset = Annotated[int, Parameter(ge=0, le=10**9, description="rows to skip")]
 
 
 def tournament_view(tournament: Tournament) -> TournamentView:

@@ -67,8 +67,12 @@ class PoolStore:
 
     @property
     def pool(self) -> asyncpg.Pool:
-        """The connection pool (for readiness checks)."""
+        """The connection pool."""
         return self._pool
+
+    async def ping(self) -> None:
+        """One round trip to the database (readiness); raises when it does not answer."""
+        await self._pool.fetchval("SELECT 1")
 
     async def _reply(self, query: str, *args: object) -> LedgerReply:
         """Run a ledger function that answers `(status, response)`."""

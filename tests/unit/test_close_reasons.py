@@ -3,7 +3,7 @@
 import re
 from pathlib import Path
 
-from protocol.codes import CloseCode, CloseReason
+from protocol.codes import CloseReason
 from roomserver.gateway.wire_errors import CLOSE_CODE_OF_REASON
 
 ROOMSERVER = Path(__file__).parents[2] / "roomserver"
@@ -31,8 +31,10 @@ def test_a_reason_text_fits_a_close_frame() -> None:
 
 
 def test_the_codes_are_the_protocols() -> None:
-    assert CLOSE_CODE_OF_REASON[CloseReason.TOKEN_EXPIRED] == CloseCode.TOKEN_EXPIRED == 4001
-    assert CLOSE_CODE_OF_REASON[CloseReason.SELF_EXCLUDED] == CloseCode.FORBIDDEN == 4003
-    assert CLOSE_CODE_OF_REASON[CloseReason.REPLACED] == CloseCode.REPLACED == 4009
-    assert CLOSE_CODE_OF_REASON[CloseReason.SLOW_CONSUMER] == CloseCode.TRY_AGAIN_LATER == 1013
-    assert CLOSE_CODE_OF_REASON[CloseReason.RESTARTING] == CloseCode.SERVICE_RESTART == 1012
+    codes = {reason: int(code) for reason, code in CLOSE_CODE_OF_REASON.items()}
+    assert codes[CloseReason.TOKEN_EXPIRED] == 4001
+    assert codes[CloseReason.SELF_EXCLUDED] == 4003
+    assert codes[CloseReason.REPLACED] == 4009
+    assert codes[CloseReason.SLOW_CONSUMER] == 1013
+    assert codes[CloseReason.RESTARTING] == 1012
+    assert codes[CloseReason.MESSAGE_RATE] == 1008
