@@ -1,5 +1,7 @@
-"""Bounds on what a request may carry: its headers (431), its body's size (413) and its JSON
-nesting (400), each answered with the one error body.
+"""Bounds on what a request may carry: its headers, its body's size and its JSON nesting.
+
+Over a bound, the request is answered with the one error body: 431 for the headers, 413 for the
+body's size and 400 for its nesting.
 """
 
 import asyncio
@@ -33,6 +35,7 @@ class JsonDepth:
     """
 
     def __init__(self, limit: int) -> None:
+        """Start before the text's first byte, allowing `limit` levels of nesting."""
         self._limit = limit
         self._depth = 0
         self._in_string = False
@@ -81,8 +84,9 @@ def json_depth_exceeds(body: bytes, limit: int) -> bool:
 
 
 def limit_body(request: Request[Any, Any, Any], max_bytes: int, max_depth: int) -> None:
-    """Bound the body `request` will read: over `max_bytes` is 413, nested deeper than
-    `max_depth` is 400 (both with the error body), judged as the body arrives.
+    """Bound the body `request` will read, judging it as it arrives.
+
+    Over `max_bytes` is 413, nested deeper than `max_depth` is 400, both with the error body.
 
     The depth is judged first on the bytes within the size limit, so a deeply nested body is a
     400 however long it is; only the first `max_bytes` (and one more chunk) are ever read.
@@ -131,11 +135,14 @@ async def drain_body(receive: Receive) -> None:
 
 
 class HeaderLimit:
-    """ASGI wrapper: a request whose headers (names and values together) exceed `max_bytes` is
-    answered 431 with the error body before any routing, authentication or parsing.
+    """ASGI wrapper that refuses a request whose headers are too large.
+
+    A request whose headers (names and values together) exceed `max_bytes` is answered 431 with
+    the error body before any routing, authentication or parsing.
     """
 
     def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        """Wrap `app`, allowing `max_bytes` of header names and values."""
         self._app = app
         self._max_bytes = max_bytes
 

@@ -24,18 +24,24 @@ class Body(Struct, frozen=True, forbid_unknown_fields=False):
 
 
 class Health(Body, frozen=True):
+    """The process is up: its version and the server's current time."""
+
     status: Literal["ok"]
     version: str
     time: UtcTime
 
 
 class Readiness(Body, frozen=True):
+    """The node can serve: PostgreSQL answers, and Redis too when one is configured."""
+
     status: Literal["ready"]
     postgres: Literal["ok"]
     redis: Literal["ok", "not_configured"]
 
 
 class NodeInfo(Body, frozen=True):
+    """One roomserver node: its public WebSocket URL, version and current load."""
+
     node_id: str
     public_url: str
     version: str
@@ -44,6 +50,8 @@ class NodeInfo(Body, frozen=True):
 
 
 class ServerInfo(Body, frozen=True):
+    """The node that answered (its URL, version and load) and every live node."""
+
     node_id: str
     public_url: str
     version: str
@@ -56,12 +64,16 @@ class ServerInfo(Body, frozen=True):
 
 
 class PrizeSpec(Body, frozen=True):
+    """The prize for each rank from `rank_from` to `rank_to` (inclusive), in minor units."""
+
     rank_from: Annotated[int, Meta(ge=1, le=10**6)]
     rank_to: Annotated[int, Meta(ge=1, le=10**6)]
     amount: Money
 
 
 class CreateTournament(Body, frozen=True):
+    """A new tournament: its kind, game, currency, money rules, prizes and schedule."""
+
     kind: TournamentKind
     name: Text
     game_id: Text
@@ -80,6 +92,8 @@ class CreateTournament(Body, frozen=True):
 
 
 class TournamentView(Body, frozen=True):
+    """A tournament's configuration and status, with the hash of its server seed."""
+
     tournament_id: str
     kind: TournamentKind
     status: TournamentStatus
@@ -102,6 +116,8 @@ class TournamentView(Body, frozen=True):
 
 
 class PlayerView(Body, frozen=True):
+    """A registered player: rank, score, chip balance, spins played and whether online."""
+
     player_id: str
     name: str
     score: int
@@ -112,6 +128,8 @@ class PlayerView(Body, frozen=True):
 
 
 class PlayersPage(Body, frozen=True):
+    """One page of a tournament's registered players in rank order."""
+
     tournament_id: str
     players: list[PlayerView]
     total: int
@@ -120,12 +138,16 @@ class PlayersPage(Body, frozen=True):
 
 
 class RegisterPlayer(Body, frozen=True):
+    """The player to register; `name` and `currency` create one the server does not know."""
+
     player_id: Id
     name: Text | None = None
     currency: Currency | None = None
 
 
 class Registration(Body, frozen=True):
+    """The player's registration and chip balance (`already_registered`: nothing moved)."""
+
     tournament_id: str
     player_id: str
     status: Literal["registered", "already_registered"]
@@ -133,6 +155,8 @@ class Registration(Body, frozen=True):
 
 
 class HopOff(Body, frozen=True):
+    """A player's exit from a tournament: the chips given back and the buy-in refunded."""
+
     tournament_id: str
     player_id: str
     status: Literal["unregistered"]
@@ -142,6 +166,8 @@ class HopOff(Body, frozen=True):
 
 
 class StatusView(Body, frozen=True):
+    """A tournament's status, players, spins and turnover, and the node owning its room."""
+
     tournament_id: str
     status: TournamentStatus
     kind: TournamentKind
@@ -156,6 +182,8 @@ class StatusView(Body, frozen=True):
 
 
 class LeaderboardRow(Body, frozen=True):
+    """One player's rank and score in the standings."""
+
     rank: int
     player_id: str
     name: str
@@ -163,6 +191,8 @@ class LeaderboardRow(Body, frozen=True):
 
 
 class LeaderboardPage(Body, frozen=True):
+    """One page of a tournament's standings."""
+
     tournament_id: str
     entries: list[LeaderboardRow]
     total: int
@@ -171,6 +201,8 @@ class LeaderboardPage(Body, frozen=True):
 
 
 class GameServerResult(Body, frozen=True):
+    """A game server's result for a player: exactly one of `score_delta` or `score`."""
+
     result_id: Id
     player_id: Id
     score_delta: Score | None = None
@@ -178,6 +210,8 @@ class GameServerResult(Body, frozen=True):
 
 
 class AppliedResult(Body, frozen=True):
+    """A result as applied: the player's score and rank (`replayed`: a repeat)."""
+
     result_id: str
     tournament_id: str
     player_id: str
@@ -191,16 +225,22 @@ class AppliedResult(Body, frozen=True):
 
 
 class ValidateToken(Body, frozen=True):
+    """A player access token (JWT) to check."""
+
     token: Annotated[str, Meta(min_length=1, max_length=8192)]
 
 
 class ResponsibleGaming(Body, frozen=True):
+    """The responsible-gaming claims of a token (null: no limit)."""
+
     self_excluded: bool
     loss_limit: int | None
     session_limit_min: int | None
 
 
 class TokenClaims(Body, frozen=True):
+    """The claims of a valid player token."""
+
     sub: str
     name: str
     currency: str
@@ -210,6 +250,8 @@ class TokenClaims(Body, frozen=True):
 
 
 class TokenValidity(Body, frozen=True):
+    """A valid token: its player, its claims and when it expires."""
+
     valid: Literal[True]
     player_id: str
     claims: TokenClaims
@@ -220,16 +262,22 @@ class TokenValidity(Body, frozen=True):
 
 
 class GetBalance(Body, frozen=True):
+    """Whose cash balance to read, and in which currency."""
+
     player_id: Id
     currency: Currency
 
 
 class BalanceView(Body, frozen=True):
+    """A player's cash balance in minor units."""
+
     balance: int
     currency: str
 
 
 class MakeBet(Body, frozen=True):
+    """A bet and its win in one transaction, debited and credited on the player's cash."""
+
     transaction_id: Id
     round_id: Id
     player_id: Id
@@ -241,17 +289,23 @@ class MakeBet(Body, frozen=True):
 
 
 class BetTaken(Body, frozen=True):
+    """A `makeBet` that was booked: the player's cash balance after the bet and the win."""
+
     balance: int
     transaction_id: str
     currency: str
 
 
 class RollbackBet(Body, frozen=True):
+    """The `makeBet` transaction to reverse, and the id of the reversal."""
+
     transaction_id: Id
     rollback_transaction_id: Id
 
 
 class RollbackDone(Body, frozen=True):
+    """A rollback: `rolled_back` with the new balance, or `tombstoned` (a bet never seen)."""
+
     transaction_id: str
     rollback_transaction_id: str
     status: Literal["rolled_back", "tombstoned"]
@@ -263,6 +317,8 @@ class RollbackDone(Body, frozen=True):
 
 
 class AuthorizeBet(Body, frozen=True):
+    """A stake to hold for a bet: the player by `player_id` or by `session_id`."""
+
     bet_id: Id
     round_id: Id
     amount: PositiveMoney
@@ -271,6 +327,8 @@ class AuthorizeBet(Body, frozen=True):
 
 
 class HoldView(Body, frozen=True):
+    """An authorized bet: the stake held and the player's available cash balance."""
+
     status: Literal["authorized"]
     hold_id: str
     bet_id: str
@@ -282,16 +340,22 @@ class HoldView(Body, frozen=True):
 
 
 class SettleBet(Body, frozen=True):
+    """The win to credit when capturing a bet's hold (`round_id`, if sent, must match)."""
+
     bet_id: Id
     win: Money
     round_id: Id | None = None
 
 
 class ReleaseBet(Body, frozen=True):
+    """The bet whose hold to release."""
+
     bet_id: Id
 
 
 class Resolution(Body, frozen=True):
+    """A bet's hold settled (captured, win credited) or rolled back, and the cash balance."""
+
     status: Literal["settled", "rolled_back"]
     hold_id: str
     bet_id: str
@@ -306,6 +370,8 @@ class Resolution(Body, frozen=True):
 
 
 class ClosingStandingView(Body, frozen=True):
+    """A player's final rank and score, and the prize paid."""
+
     rank: int
     player_id: str
     name: str
@@ -314,6 +380,8 @@ class ClosingStandingView(Body, frozen=True):
 
 
 class RefundView(Body, frozen=True):
+    """The buy-in given back to a player when a tournament was cancelled."""
+
     player_id: str
     amount: int
 
@@ -334,6 +402,8 @@ class ClosingView(Body, frozen=True):
 
 
 class CurrencyReport(Body, frozen=True):
+    """A tournament's money in one currency (minor units)."""
+
     currency: str
     spins_total: int
     turnover: int
@@ -345,6 +415,8 @@ class CurrencyReport(Body, frozen=True):
 
 
 class TournamentReportView(Body, frozen=True):
+    """A tournament's spins and money: turnover, wins, GGR and prizes paid."""
+
     tournament_id: str
     status: TournamentStatus
     spins_total: int
@@ -356,6 +428,8 @@ class TournamentReportView(Body, frozen=True):
 
 
 class SpinOutcomeView(Body, frozen=True):
+    """A spin's reels (symbols and stops), the paying rule and the win."""
+
     symbols: list[str]
     stops: list[int]
     multiplier: int
@@ -392,6 +466,8 @@ class RgSettingsBody(Body, frozen=True):
 
 
 class RgSettingsView(Body, frozen=True):
+    """A player's responsible-gaming flag and limits (null: no limit)."""
+
     player_id: str
     self_excluded: bool
     loss_limit: int | None

@@ -31,13 +31,15 @@ def sign(secret: str, timestamp: str, nonce: str, body: bytes) -> str:
 class NonceStore(Protocol):
     """Remembers nonces for a while; `claim` is True only the first time."""
 
-    async def claim(self, agent_id: str, nonce: str, ttl_s: int) -> bool: ...
+    async def claim(self, agent_id: str, nonce: str, ttl_s: int) -> bool:
+        """Remember the agent's nonce for `ttl_s`; True unless it was already remembered."""
 
 
 class MemoryNonceStore:
     """Nonces of one node."""
 
     def __init__(self) -> None:
+        """An empty store."""
         self._expiry: dict[tuple[str, str], float] = {}
         self._next_prune = 0.0
 
@@ -58,6 +60,7 @@ class RedisNonceStore:
     """Nonces shared by every node (SET NX with expiry)."""
 
     def __init__(self, client: "redis.Redis") -> None:
+        """Nonces kept as expiring keys through `client`."""
         self._client = client
 
     async def claim(self, agent_id: str, nonce: str, ttl_s: int) -> bool:
@@ -74,6 +77,7 @@ class SignatureVerifier:
     def __init__(
         self, agents: tuple[WalletAgentConfig, ...], window_s: int, nonces: NonceStore
     ) -> None:
+        """Verify with the `agents`' secrets, `window_s` of clock skew and the `nonces` seen."""
         self._secrets = {agent.agent_id: agent.secrets for agent in agents}
         self._window_s = window_s
         self._nonces = nonces

@@ -164,6 +164,7 @@ def stop_peer(proc: "subprocess.Popen[bytes]", timeout_s: float = 10.0) -> int:
 
 
 def main() -> None:
+    """List the peers, or run one in the foreground until Ctrl-C or SIGTERM."""
     parser = argparse.ArgumentParser(description="The peers of the fan-out benchmark.")
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("list", help="list the peers, their wire and whether they are installed")

@@ -30,6 +30,7 @@ DEFAULT_DSN = "postgresql://postgres@127.0.0.1:5432/roomserver_bench"
 
 
 def main() -> int:
+    """Run the wanted steps (all by default), then write the summary and the plots."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="small numbers (a smoke run)")
     parser.add_argument("--only", nargs="*", help="run only these steps (idle fanout spins ...)")

@@ -15,13 +15,14 @@ from urllib.parse import urlsplit
 
 import msgspec
 
-from loadtest.links import Target, wire_names
+from loadtest.links import Target
 from loadtest.plan import SCENARIOS, Plan, WorkerResult
 from loadtest.progress import Progress
 from loadtest.report import Report, Step, build_report, write_report
 from loadtest.server_stats import ServerSample, check_pid, sample
 from loadtest.side_api import SANDBOX_API_KEY, SideApiError, create_rooms, default_api_url
 from loadtest.tokens import sandbox_auth
+from loadtest.wires import wire_names
 from loadtest.worker import BARRIER_TIMEOUT_S, COUNTERS, run_worker
 
 DEFAULT_CONNECTIONS = {"idle": 1000, "fanout": 1000, "spins": 100, "reconnect": 500}
@@ -158,8 +159,10 @@ def _plan(args: argparse.Namespace) -> Plan:
 
 
 def _source_hosts(url: str, count: int) -> tuple[str, ...]:
-    """127.0.0.2, 127.0.0.3, ... for a server on the IPv4 loopback (the kernel's ephemeral
-    ports are per source address, so N addresses give N times the connections).
+    """Up to `count` source addresses 127.0.0.2, 127.0.0.3, ... for a server on the loopback.
+
+    The kernel's ephemeral ports are per source address, so N addresses give N times the
+    connections. Empty for a server elsewhere, or when `count` is 0.
     """
     host = urlsplit(url).hostname or ""
     if count <= 0 or not (host.startswith("127.") or host == "localhost"):

@@ -1,8 +1,9 @@
 """A load-test connection, whatever the server's wire: join a room, cause events, hear pushes.
 
 The scenarios speak to `Link`; each wire (our protocol, and the peers' fan-out servers in
-`peer_links`) is one subclass. A link reads its socket in one task and hands every pushed room
-frame to `on_push` with the time it arrived, so latency is measured where the frame lands.
+`peer_links`) is one subclass, and `wires` names them. A link reads its socket in one task and
+hands every pushed room frame to `on_push` with the time it arrived, so latency is measured
+where the frame lands.
 """
 
 import asyncio
@@ -49,6 +50,7 @@ class LinkError(Exception):
     """The server refused a request (its error code is the message)."""
 
     def __init__(self, code: str) -> None:
+        """A refusal with the server's error `code`."""
         super().__init__(code)
         self.code = code
 
@@ -65,6 +67,7 @@ class Link(ABC):
     replies: ClassVar[bool] = False
 
     def __init__(self) -> None:
+        """A link that drops pushes until `on_push` is set; `closed` resolves when it ends."""
         self.on_push: PushHandler = _ignore_push
         self.closed = asyncio.get_running_loop().create_future()
 
@@ -113,6 +116,7 @@ class SocketLink(Link):
     """
 
     def __init__(self, ws: ClientConnection, target: Target) -> None:
+        """Start reading the open `ws`; joins time out after the target's open timeout."""
         super().__init__()
         self._ws = ws
         self._timeout_s = target.open_timeout_s
@@ -145,8 +149,9 @@ class SocketLink(Link):
         return True
 
     def _write_now(self, frame: bytes) -> bool:
-        """Write a text frame now, not queued behind a task: an open-loop send must leave at
-        its time. False when the connection is no longer open.
+        """Write a text frame now; False when the connection is no longer open.
+
+        Not queued behind a task: an open-loop send must leave at its time.
         """
         try:
             self._ws.protocol.send_text(frame)
@@ -160,10 +165,12 @@ class SocketLink(Link):
         on_reply(None if self._write_now(frame) else CONNECTION_CLOSED)
 
     async def close(self) -> None:
+        """Close with the closing handshake and wait for the reader to end."""
         await self._ws.close()
         await asyncio.wait([self._reader])
 
     def drop(self) -> None:
+        """Abort the TCP connection; the reader ends as the socket does."""
         self._ws.transport.abort()
 
     async def _read(self) -> None:
@@ -189,29 +196,3 @@ class SocketLink(Link):
     @abstractmethod
     def _on_frame(self, data: bytes, received_s: float) -> None:
         """Handle one frame from the server."""
-
-
-_WIRES: dict[str, type[Link]] = {}
-
-
-def register_wire(link_class: type[Link]) -> type[Link]:
-    """Make a wire selectable with `--wire NAME`."""
-    _WIRES[link_class.wire] = link_class
-    return link_class
-
-
-def link_class(wire: str) -> type[Link]:
-    """The link for a wire name."""
-    # Importing the modules registers their wires.
-    from loadtest import peer_links, roomserver_link  # noqa: F401
-
-    try:
-        return _WIRES[wire]
-    except KeyError:
-        raise ValueError(f"unknown wire {wire!r} (known: {', '.join(sorted(_WIRES))})") from None
-
-
-def wire_names() -> list[str]:
-    """Every selectable wire."""
-    link_class("roomserver")
-    return sorted(_WIRES)

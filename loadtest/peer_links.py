@@ -33,7 +33,6 @@ from loadtest.links import (
     ReplyHandler,
     SocketLink,
     Target,
-    register_wire,
     websocket_options,
 )
 
@@ -74,7 +73,6 @@ def _json_publish(room: str) -> bytes:
     return b'{"type":"publish","room":%s,"payload":%s}' % (msgspec.json.encode(room), _PAYLOAD_JSON)
 
 
-@register_wire
 class WsJsonLink(SocketLink):
     """The bench wire as JSON text frames on a plain WebSocket (the `--url` as given)."""
 
@@ -83,14 +81,17 @@ class WsJsonLink(SocketLink):
 
     @classmethod
     async def open(cls, target: Target, player_id: str, source_host: str | None) -> Link:
+        """Connect to the `--url`; the peer knows no players, so `player_id` is unused."""
         ws = await connect(target.url, **websocket_options(target, source_host))
         return cls(ws, target)
 
     async def join(self, room: str, since_seq: int | None = None) -> Joined:
+        """Send `join` and wait for `joined`; a peer cannot resume, so `since_seq` is unused."""
         request = b'{"type":"join","room":%s}' % msgspec.json.encode(room)
         return await self._join(room, request)
 
     def trigger(self, room: str, key: str, on_reply: ReplyHandler) -> None:
+        """Publish the payload to the room; done once sent."""
         self._send_now(_json_publish(room), on_reply)
 
     def _on_frame(self, data: bytes, received_s: float) -> None:
@@ -128,7 +129,6 @@ def socketio_url(url: str) -> str:
     return f"{scheme}://{parts.netloc}/socket.io/?EIO=4&transport=websocket"
 
 
-@register_wire
 class SocketIoLink(SocketLink):
     """Socket.IO events `join`, `publish` (sent) and `joined`, `update` (received)."""
 
@@ -137,6 +137,11 @@ class SocketIoLink(SocketLink):
 
     @classmethod
     async def open(cls, target: Target, player_id: str, source_host: str | None) -> Link:
+        """Connect to the Engine.IO endpoint and wait for the Socket.IO namespace's connect.
+
+        Raises:
+            LinkError: SOCKETIO_NO_OPEN or SOCKETIO_CONNECT_ERROR when the handshake fails.
+        """
         options = websocket_options(target, source_host)
         ws = await connect(socketio_url(target.url), **options)
         try:
@@ -159,10 +164,12 @@ class SocketIoLink(SocketLink):
         return cls(ws, target)
 
     async def join(self, room: str, since_seq: int | None = None) -> Joined:
+        """Emit `join` and wait for `joined`; a peer cannot resume, so `since_seq` is unused."""
         request = b'42["join",{"room":%s}]' % msgspec.json.encode(room)
         return await self._join(room, request)
 
     def trigger(self, room: str, key: str, on_reply: ReplyHandler) -> None:
+        """Emit `publish` with the payload to the room; done once sent."""
         self._send_now(_socketio_publish(room), on_reply)
 
     def _on_frame(self, data: bytes, received_s: float) -> None:
@@ -294,7 +301,6 @@ def _dechunk(data: bytes) -> bytes:
     return bytes(out)
 
 
-@register_wire
 class ColyseusLink(Link):
     """A Colyseus client: per room, a matchmade seat and a WebSocket to the room.
 
@@ -307,6 +313,7 @@ class ColyseusLink(Link):
     replies: ClassVar[bool] = False
 
     def __init__(self, target: Target, source_host: str | None) -> None:
+        """A client of the server at the target's host and port, with no room joined yet."""
         super().__init__()
         parts = urlsplit(target.url)
         self._secure = parts.scheme in ("wss", "https")
@@ -320,10 +327,17 @@ class ColyseusLink(Link):
 
     @classmethod
     async def open(cls, target: Target, player_id: str, source_host: str | None) -> Link:
+        """The client; nothing is connected yet (`player_id` is unused)."""
         # A Colyseus connection belongs to one room: it is opened by `join`.
         return cls(target, source_host)
 
     async def join(self, room: str, since_seq: int | None = None) -> Joined:
+        """Take a seat in the room, open its socket and wait for `joined` (no resume).
+
+        Raises:
+            LinkError: ALREADY_JOINED, a refused matchmaking (MATCHMAKE_...) or a protocol
+                failure (COLYSEUS_...).
+        """
         if room in self._sockets or room in self._joins:
             raise LinkError("ALREADY_JOINED")
         joined: asyncio.Future[Joined] = asyncio.get_running_loop().create_future()
@@ -367,6 +381,7 @@ class ColyseusLink(Link):
         return ws
 
     def trigger(self, room: str, key: str, on_reply: ReplyHandler) -> None:
+        """Publish the payload on the room's socket; NOT_JOINED for a room not joined."""
         ws = self._sockets.get(room)
         if ws is None:
             on_reply("NOT_JOINED")
@@ -380,6 +395,7 @@ class ColyseusLink(Link):
         on_reply(None)
 
     async def close(self) -> None:
+        """Leave every room; sockets the rooms have not closed within 5 s are closed here."""
         for ws in self._sockets.values():
             # LEAVE_ROOM: the room lets the client go and closes the socket (code 4000).
             with contextlib.suppress(ConnectionClosed):
@@ -393,6 +409,7 @@ class ColyseusLink(Link):
             self.closed.set_result(None)
 
     def drop(self) -> None:
+        """Abort every room's TCP connection."""
         for ws in self._sockets.values():
             ws.transport.abort()
         if not self._sockets and not self.closed.done():

@@ -14,6 +14,7 @@ class Progress:
     def __init__(
         self, label: str, connections: int, counters: Sequence[float], *, enabled: bool
     ) -> None:
+        """A bar for `connections` over the workers' `counters`; drawn only to a terminal."""
         self._label = label
         self._connections = connections
         self._counters = counters
@@ -24,11 +25,13 @@ class Progress:
         self._started = time.monotonic()
 
     def __enter__(self) -> "Progress":
+        """Start redrawing (when enabled)."""
         if self._enabled:
             self._thread.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
+        """Stop redrawing and end the bar's line."""
         self._stop.set()
         if self._enabled:
             self._thread.join()

@@ -15,7 +15,6 @@ from loadtest.links import (
     ReplyHandler,
     SocketLink,
     Target,
-    register_wire,
     websocket_options,
 )
 from loadtest.tokens import mint_token
@@ -66,7 +65,6 @@ class _Clock:
         return self._seconds + int(ts[20:23]) / 1000.0
 
 
-@register_wire
 class RoomserverLink(SocketLink):
     """One player's connection to a roomserver node."""
 
@@ -74,6 +72,7 @@ class RoomserverLink(SocketLink):
     replies: ClassVar[bool] = True
 
     def __init__(self, ws: ClientConnection, target: Target) -> None:
+        """Start reading the open `ws`; every spin stakes the target's `stake`."""
         self._stake = target.stake
         self._clock = _Clock()
         self._next_rid = 0
@@ -82,6 +81,7 @@ class RoomserverLink(SocketLink):
 
     @classmethod
     async def open(cls, target: Target, player_id: str, source_host: str | None) -> Link:
+        """Connect as `player_id` with a token minted for the player."""
         ws = await connect(
             target.url,
             additional_headers={"Authorization": f"Bearer {mint_token(target, player_id)}"},
@@ -91,10 +91,16 @@ class RoomserverLink(SocketLink):
         return cls(ws, target)
 
     async def join(self, room: str, since_seq: int | None = None) -> Joined:
+        """Send `room.join` and wait for `room.snapshot` (or `room.resumed` with `since_seq`).
+
+        Raises:
+            LinkError: the error code of a refused join, or CONNECTION_CLOSED.
+        """
         rid = self._rid()
         return await self._join(rid, encode(RoomJoin(rid=rid, room=room, since_seq=since_seq)))
 
     def trigger(self, room: str, key: str, on_reply: ReplyHandler) -> None:
+        """Send a `spin` with idempotency key `key`; its `spin.result` or error is the reply."""
         rid = self._rid()
         self._spins[rid] = on_reply
         if not self._write_now(

@@ -13,10 +13,11 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from loadtest.links import Link, LinkError, ReplyHandler, link_class
+from loadtest.links import Link, LinkError, ReplyHandler
 from loadtest.pacer import paced
 from loadtest.plan import Plan, WorkerResult
 from loadtest.tracking import SeqTracker, new_histogram, record_s
+from loadtest.wires import link_class
 
 
 @dataclass(slots=True)
@@ -35,6 +36,7 @@ class Scenario:
     """The shared part: open and join this worker's connections, count, close."""
 
     def __init__(self, plan: Plan, worker: int, result: WorkerResult) -> None:
+        """Worker `worker`'s share of `plan`, counted into `result`; nothing is connected yet."""
         self.plan = plan
         self.worker = worker
         self.result = result
@@ -201,9 +203,11 @@ class Idle(Scenario):
     """Connections held open; the latency is each one's connect + join."""
 
     def on_connected(self, seconds: float) -> None:
+        """Record the member's connect + join time as the latency."""
         record_s(self.latency, seconds)
 
     async def run(self) -> None:
+        """Hold the connections open for the plan's duration."""
         await asyncio.sleep(self.plan.duration_s)
 
 
@@ -211,11 +215,13 @@ class Fanout(Scenario):
     """Members trigger room events; every member's push is timed and its seq checked."""
 
     def __init__(self, plan: Plan, worker: int, result: WorkerResult) -> None:
+        """Like `Scenario`, with the push delay as the latency."""
         super().__init__(plan, worker, result)
         # The push delay is the main latency here; spin replies are reported beside it.
         self.latency = self.push_latency
 
     async def run(self) -> None:
+        """Drive events at the plan's rate, then wait for the last pushes, timing every one."""
         self.measuring = True
         await self.drive(self.plan.rate, self.plan.duration_s)
         await self.settle()
@@ -226,20 +232,24 @@ class Spins(Scenario):
     """Spins open-loop at the plan's rate; the latency is due time -> result."""
 
     def __init__(self, plan: Plan, worker: int, result: WorkerResult) -> None:
+        """Like `Scenario`, with the spin reply time as the latency."""
         super().__init__(plan, worker, result)
         # The spin reply is the main latency here.
         self.replies = self.latency
 
     async def run(self) -> None:
+        """Spin at the plan's rate for its duration and wait for the replies."""
         await self.drive(self.plan.rate, self.plan.duration_s)
 
 
 class Reconnect(Scenario):
-    """Every client drops at once and resumes with `since_seq` while a driver keeps events
-    flowing; the latency is drop -> resumed, and every missed frame must be replayed.
+    """Every client drops at once and resumes with `since_seq` while a driver keeps events flowing.
+
+    The latency is drop -> resumed, and every missed frame must be replayed.
     """
 
     def __init__(self, plan: Plan, worker: int, result: WorkerResult) -> None:
+        """Like `Scenario`; worker 0 also gets a driver per room when the plan has a rate."""
         super().__init__(plan, worker, result)
         # Worker 0 also runs one driver connection per room, never dropped.
         self.drivers = (
@@ -252,11 +262,13 @@ class Reconnect(Scenario):
         )
 
     async def connect(self) -> None:
+        """Connect the members, then the drivers."""
         await super().connect()
         for driver in self.drivers:
             await self._join(driver, None)
 
     async def run(self) -> None:
+        """Let events flow, drop every member at once, resume them all, listen to the end."""
         started = time.monotonic()
         driving = asyncio.ensure_future(self._drive_rooms())
         try:
@@ -314,6 +326,7 @@ class Reconnect(Scenario):
         self.result.all_resumed_s = time.time()
 
     def finish(self) -> WorkerResult:
+        """Fold the members' and the drivers' counts into the result."""
         result = super().finish()
         for driver in self.drivers:
             result.gaps += driver.tracker.gaps
@@ -323,6 +336,7 @@ class Reconnect(Scenario):
         return result
 
     async def close(self) -> None:
+        """Close the drivers' connections with the members'."""
         self.members.extend(self.drivers)
         self.drivers = []
         await super().close()

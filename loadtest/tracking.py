@@ -29,6 +29,7 @@ class SeqTracker:
     __slots__ = ("_pending", "gaps", "last", "reordered")
 
     def __init__(self) -> None:
+        """A room not joined yet: pushes are held until `joined`."""
         self.last: int | None = None
         self.gaps = 0
         self.reordered = 0

@@ -88,7 +88,9 @@ def claims_to_payload(claims: PlayerTokenClaims) -> dict[str, object]:
 
 
 def _reason(message: str) -> str:
-    """Msgspec's "Expected `bool`, got `str` - at `$.rg.self_excluded`" as "bad claim
+    """Reword a msgspec validation error to name the bad claim first.
+
+    Msgspec's "Expected `bool`, got `str` - at `$.rg.self_excluded`" becomes "bad claim
     rg.self_excluded: Expected `bool`, got `str`" (msgspec names the type, never the value).
     """
     expected, _, where = message.partition(" - at `$")

@@ -45,6 +45,7 @@ class DecodeFailure(Exception):
     """A client frame that is not a valid v1 message."""
 
     def __init__(self, code: ErrorCode, message: str, path: str | None, rid: str | None) -> None:
+        """A failure answered with `code` and `message`; the JSON `path` and `rid` when known."""
         super().__init__(message)
         self.code = code
         self.message = message
@@ -81,8 +82,10 @@ def decode_client(data: bytes | str) -> AnyClientMessage:
 
 
 def _nested_too_deeply(data: bytes | str) -> bool:
-    """Whether objects and arrays nest deeper than `MAX_NESTING_DEPTH` (brackets inside strings
-    do not count). Cheap for ordinary frames: they hold fewer brackets than the bound.
+    """Whether objects and arrays nest deeper than `MAX_NESTING_DEPTH`.
+
+    Brackets inside strings do not count. Cheap for ordinary frames: they hold fewer brackets
+    than the bound.
     """
     if isinstance(data, str):
         if data.count("{") + data.count("[") <= MAX_NESTING_DEPTH:

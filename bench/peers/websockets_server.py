@@ -103,6 +103,7 @@ async def _main(host: str, port: int) -> None:
 
 
 def main() -> None:
+    """Serve on `--host`:`--port` until SIGINT or SIGTERM."""
     parser = argparse.ArgumentParser(description="Fan-out peer: a bare websockets server.")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, required=True)

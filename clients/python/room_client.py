@@ -24,6 +24,7 @@ class RoomClient:
     """One player's connection."""
 
     def __init__(self, ws: ClientConnection) -> None:
+        """Wrap an open connection (see `connect`)."""
         self.ws = ws
 
     @classmethod
@@ -55,11 +56,13 @@ class RoomClient:
         return cls(ws)
 
     async def __aenter__(self) -> Self:
+        """The client itself; leaving the block closes it."""
         return self
 
     async def __aexit__(
         self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
+        """Close the connection with the closing handshake."""
         await self.ws.close()
 
     async def send(self, message: ClientMessage) -> None:

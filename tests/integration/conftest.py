@@ -66,7 +66,7 @@ class NodeStarter(Protocol):
 
 @pytest.fixture
 def start_node(base_config: Config) -> NodeStarter:
-    """`async with start_node(config) as node:` runs an in-process node."""
+    """Run an in-process node for an `async with` block (with `base_config` when given none)."""
 
     def starter(config: Config | None = None) -> contextlib.AbstractAsyncContextManager[Node]:
         return running_node(config or base_config)

@@ -123,8 +123,10 @@ level = "INFO"
 
 @pytest.fixture(scope="module", autouse=True)
 def hypothesis_storage(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
-    """Hypothesis's own caches (constants, Unicode tables) go to a temporary directory, not
-    `.hypothesis` in the working tree; the example database is off (`database=None`).
+    """Keep Hypothesis's files out of the working tree.
+
+    Its own caches (constants, Unicode tables) go to a temporary directory, not `.hypothesis` in
+    the working tree; the example database is off (`database=None`).
     """
     set_hypothesis_home_dir(tmp_path_factory.mktemp("hypothesis"))
     try:

@@ -95,8 +95,9 @@ async def test_the_1001st_config_read_in_a_minute_is_refused_for_that_key_only(
 
 @pytest.fixture
 async def close_leaked_redis() -> AsyncIterator[None]:
-    """After the test, disconnect every redis-py pool still holding connections (a safety net:
-    a node that leaked one would otherwise hang the session at its end).
+    """After the test, disconnect every redis-py pool still holding connections.
+
+    A safety net: a node that leaked one would otherwise hang the session at its end.
     """
     yield
     for candidate in gc.get_objects():

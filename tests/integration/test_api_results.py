@@ -1,5 +1,7 @@
-"""Game-server results through the side API: applied once per result_id, seen by the room's
-members as `leaderboard.updated`, refused with the right status and error body otherwise.
+"""Game-server results through the side API.
+
+Applied once per result_id, seen by the room's members as `leaderboard.updated`, refused with the
+right status and error body otherwise.
 """
 
 import asyncio

@@ -1,4 +1,5 @@
-"""What the server pushes to a player outside their own requests, and what it no longer pushes:
+"""What the server pushes to a player outside their own requests, and what it no longer pushes.
+
 `balance` after a buy-in, a refund and a prize; no `leaderboard.updated` that changes nothing;
 4003 for a player self-excluded while connected (and at every reconnect); `DRAINING` for a
 request during a drain.
@@ -63,8 +64,10 @@ async def api_node(
 
 
 async def frames_until_pong(client: RoomClient) -> list[AnyServerMessage]:
-    """Every frame up to the reply to a fresh ping (the hub handles a connection's messages in
-    order, so this is everything the earlier requests made it send).
+    """Every frame up to the reply to a fresh ping.
+
+    The hub handles a connection's messages in order, so this is everything the earlier requests
+    made it send.
     """
     rid = unique("ping")
     await client.send(Ping(rid=rid))

@@ -247,8 +247,9 @@ MISTYPED_CLAIMS: Final = {
 async def test_mistyped_claims_are_401_at_the_upgrade_and_at_validate_token(
     start_node: NodeStarter, base_config: Config, overrides: dict[str, Any]
 ) -> None:
-    """A correctly signed token with one claim of the wrong type never becomes a connection,
-    and the side API gives the same verdict.
+    """A correctly signed token with one mistyped claim never becomes a connection.
+
+    The side API gives the same verdict.
     """
     bad = signed(valid_claims(**overrides))
     async with (
@@ -422,8 +423,9 @@ def live_server_connections() -> int:
 async def test_refused_upgrades_leave_no_state_and_no_memory_behind(
     start_node: NodeStarter, base_config: Config
 ) -> None:
-    """A valid token from a foreign Origin is refused (403); nothing created while checking
-    the upgrade may outlive it.
+    """A valid token from a foreign Origin is refused (403).
+
+    Nothing created while checking the upgrade may outlive it.
     """
     config = msgspec.structs.replace(
         base_config,

@@ -395,8 +395,9 @@ class LedgerMachine(RuleBasedStateMachine):
         return self.clock
 
     def pick_id(self, data: st.DataObject, fresh: bool, used: Iterable[str], prefix: str) -> str:
-        """A new id if `fresh` (or none was used), else one of `used`: a repeat, a mismatch,
-        a late bet after a tombstone.
+        """A new id if `fresh` (or none was used), else one of `used`.
+
+        An id used before makes a repeat, a mismatch, or a late bet after a tombstone.
         """
         earlier = sorted(set(used))
         if fresh or not earlier:
@@ -431,8 +432,9 @@ class LedgerMachine(RuleBasedStateMachine):
     def pick_tournament(
         self, data: st.DataObject, statuses: tuple[TournamentStatus, ...], prefer: bool
     ) -> TournamentModel:
-        """One in one of `statuses` (with players, if one has) if `prefer` and there is one,
-        else any tournament.
+        """One in one of `statuses` if `prefer` and there is one, else any tournament.
+
+        Among those in `statuses`, one with players is preferred when there is one.
         """
         tournaments = list(self.tournaments.values())
         preferred = [t for t in tournaments if t.status in statuses]
@@ -735,8 +737,9 @@ class LedgerMachine(RuleBasedStateMachine):
     @precondition(lambda self: self.tournaments)
     @rule(data=st.data(), registered=mostly)
     def hop_off(self, data: st.DataObject, registered: bool) -> None:
-        """Mostly a registered player of a tournament not ended, first those who played (their
-        refund depends on their chips); else anyone from anywhere.
+        """Mostly a registered player of a tournament not ended; else anyone from anywhere.
+
+        Those who played come first: their refund depends on their chips.
         """
         registrations = [(t, self.players[p]) for t in self.live_tournaments() for p in t.standings]
         registrations.sort(key=lambda r: r[0].chips[r[1].player_id] == r[0].config.starting_chips)
@@ -1115,8 +1118,9 @@ class LedgerMachine(RuleBasedStateMachine):
     @precondition(lambda self: self.calls)
     @rule(data=st.data(), accepted=mostly, times=st.integers(1, 2))
     def replay(self, data: st.DataObject, accepted: bool, times: int) -> None:
-        """Make an earlier request again, with the same key, transaction id or bet id: mostly
-        one that was accepted (its replay must be byte for byte the stored response).
+        """Make an earlier request again, with the same key, transaction id or bet id.
+
+        Mostly one that was accepted: its replay must be byte for byte the stored response.
         """
         calls = [c for c in self.calls if c.accepted or not accepted] or self.calls
         call = data.draw(st.sampled_from(calls[::-1]), label="call")  # the latest most likely

@@ -114,8 +114,9 @@ def target_args(node: Node) -> list[str]:
 
 
 async def generate(node: Node, tmp_path: Path, command: str, *options: str) -> Report:
-    """Run `SCENARIO --option value ...` against the node (its CPU and RSS read from this
-    process, further `options` appended as they are); the report.
+    """Run `SCENARIO --option value ...` against the node and return the report.
+
+    The node's CPU and RSS are read from this process; further `options` are appended as they are.
     """
     scenario, *words = argv(command)
     path = tmp_path / f"{scenario}-{unique('report')}.json"

@@ -86,8 +86,10 @@ async def pending_count(ledger: Ledger, prefix: str) -> int:
 
 
 async def publish_backlog(ledger: Ledger, path: Path) -> None:
-    """Delivers (to a file) what earlier tests left due, so this test's batches hold only its own
-    events. Those tests are over: nothing reads their rows any more.
+    """Deliver (to a file) what earlier tests left due.
+
+    So this test's batches hold only its own events. Those tests are over: nothing reads their
+    rows any more.
     """
     sink = JsonLinesSink(path)
     try:
@@ -158,8 +160,10 @@ class Concurrency:
 
 
 class RecordingSink:
-    """A sink that records what it published (after a pause, into a real sink, when given) and
-    fails the events in `refuse` with a per-event error.
+    """A sink that records what it published and fails the events in `refuse`.
+
+    Publishing waits for the pause and goes into the real sink, when given; a refused event
+    fails with a per-event error.
     """
 
     def __init__(

@@ -1,6 +1,8 @@
-"""Responsible gaming end to end: self-exclusion (token claim and per-player flag), loss and
-session-time limits checked in the spin transaction, reality checks, wallet bets around a block,
-and registration of an excluded player. A refused debit writes nothing at all.
+"""Responsible gaming end to end.
+
+Self-exclusion (token claim and per-player flag), loss and session-time limits checked in the
+spin transaction, reality checks, wallet bets around a block, and registration of an excluded
+player. A refused debit writes nothing at all.
 """
 
 import contextlib
@@ -112,8 +114,9 @@ def seed_with(server_seed: bytes, nonce: int, multiplier: int) -> str:
 
 
 async def settled(client: RoomClient) -> None:
-    """Wait until the connection's earlier requests (joins) are fully handled: the hub reads
-    one message at a time, so the pong comes after the previous handler finished.
+    """Wait until the connection's earlier requests (joins) are fully handled.
+
+    The hub reads one message at a time, so the pong comes after the previous handler finished.
     """
     rid = unique("ping")
     await client.send(Ping(rid=rid))

@@ -1,6 +1,8 @@
-"""Starting a node as a user does: taken ports are named, the startup log says where the config
-came from and how to get a sandbox token, pgserver's setup output stays off the console, and
-the Dockerfile's health check asks a real side API.
+"""Starting a node as a user does.
+
+Taken ports are named, the startup log says where the config came from and how to get a sandbox
+token, pgserver's setup output stays off the console, and the Dockerfile's health check asks a
+real side API.
 """
 
 import asyncio

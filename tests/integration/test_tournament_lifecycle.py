@@ -1,6 +1,8 @@
-"""The tournament lifecycle end to end: scheduled start and end on the database's clock, prizes
-paid exactly once (also when completion runs twice, dies midway, or two nodes race), cancel with
-refunds, the revealed seed, the money report and spin replay.
+"""The tournament lifecycle end to end.
+
+Scheduled start and end on the database's clock, prizes paid exactly once (also when completion
+runs twice, dies midway, or two nodes race), cancel with refunds, the revealed seed, the money
+report and spin replay.
 """
 
 import asyncio
@@ -154,8 +156,9 @@ async def _closings(ledger: Ledger, tournament_id: str) -> int:
 
 
 async def _registered(ledger: Ledger, tournament_id: str, count: int) -> list[str]:
-    """`count` funded players registered in order (buy-in debited); scores all 0, so the
-    first registered reached 0 first and ranks first.
+    """`count` funded players registered in order (buy-in debited).
+
+    Their scores are all 0, so the first registered reached 0 first and ranks first.
     """
     players = []
     for _ in range(count):

@@ -271,8 +271,9 @@ MISTYPED_CLAIMS: list[tuple[str, dict[str, Any]]] = [
     ("claim", "overrides"), MISTYPED_CLAIMS, ids=[str(case[1]) for case in MISTYPED_CLAIMS]
 )
 def test_a_claim_of_the_wrong_type_refuses_the_token(claim: str, overrides: dict[str, Any]) -> None:
-    """Correctly signed, but one claim is not of its type: refused (by the JWT library's own
-    checks, or by the strict decoding, which names the claim).
+    """Correctly signed, but one claim is not of its type: refused.
+
+    Either by the JWT library's own checks, or by the strict decoding, which names the claim.
     """
     token = handmade_hs(claims(**overrides))
     for now in (None, time.time()):
