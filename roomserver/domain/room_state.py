@@ -332,16 +332,20 @@ class RoomState:
         """The reply to `room.leave`."""
         return RoomLeft(rid=rid, room=self.room_id, ts=format_ts(now_s))
 
-    def balance_frames(self, balances: Mapping[str, int], *, now_s: float) -> dict[str, Balance]:
-        """A `balance` frame (no `seq`, no `rid`) per player, in the room's currency."""
-        ts = format_ts(now_s)
+    def balance_frame(self, balance: int, *, rid: str | None, now_s: float) -> Balance:
+        """A `balance` frame (no `seq`) in the room's currency: a reply when `rid` is given."""
         currency = self._tournament.config.currency
+        return Balance(
+            rid=rid,
+            room=self.room_id,
+            ts=format_ts(now_s),
+            payload=BalancePayload(balance=balance, currency=currency),
+        )
+
+    def balance_frames(self, balances: Mapping[str, int], *, now_s: float) -> dict[str, Balance]:
+        """A pushed `balance` frame (no `seq`, no `rid`) per player, in the room's currency."""
         return {
-            player_id: Balance(
-                room=self.room_id,
-                ts=ts,
-                payload=BalancePayload(balance=balance, currency=currency),
-            )
+            player_id: self.balance_frame(balance, rid=None, now_s=now_s)
             for player_id, balance in balances.items()
         }
 

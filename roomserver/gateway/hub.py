@@ -22,9 +22,7 @@ from protocol.codec import DecodeFailure, binary_frame_text, decode_client, enco
 from protocol.codes import SUBPROTOCOL, CloseReason, ErrorCode
 from protocol.messages import (
     AnyClientMessage,
-    Balance,
     BalanceGet,
-    BalancePayload,
     DrainingPayload,
     Ping,
     Pong,
@@ -349,21 +347,9 @@ class Hub:
                 membership = _membership(session, message.room)
                 await self._leave(session, membership, message.rid, reply=True)
             case BalanceGet():
-                membership = _membership(session, message.room)
-                balance = await self._ledger.chips_balance(message.room, session.player_id)
-                session.send(
-                    encode(
-                        Balance(
-                            rid=message.rid,
-                            room=message.room,
-                            ts=format_ts(time.time()),
-                            payload=BalancePayload(
-                                balance=balance or 0,
-                                currency=membership.room.tournament.config.currency,
-                            ),
-                        )
-                    )
-                )
+                room = _membership(session, message.room).room
+                chips = await self._registrations.chips(message.room, session.player_id)
+                session.send(room.balance_reply(chips, message.rid))
             case _:
                 assert_never(message)
 

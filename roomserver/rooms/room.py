@@ -183,6 +183,10 @@ class Room:
         """The player's current rank (a read; safe from any task on the loop)."""
         return self._state.rank_of(player_id)
 
+    def balance_reply(self, balance: int, rid: str | None) -> bytes:
+        """The encoded reply to `balance.get`: the player's chips in the room's currency."""
+        return encode(self._state.balance_frame(balance, rid=rid, now_s=time.time()))
+
     # ------------------------------------------------------------ API for other tasks
 
     async def join(

@@ -63,3 +63,7 @@ class Registrations:
         """Push the new chips to the player's connection to the room here, after a buy-in."""
         if registration.created:
             await self._rooms.push_chips(tournament_id, player_id, registration.chips)
+
+    async def chips(self, tournament_id: str, player_id: str) -> int:
+        """The player's chips in the tournament (0 when not registered)."""
+        return await self._ledger.chips_balance(tournament_id, player_id) or 0
