@@ -78,11 +78,6 @@ class JsonDepth:
         return False
 
 
-def json_depth_exceeds(body: bytes, limit: int) -> bool:
-    """Whether the JSON text `body` nests arrays and objects deeper than `limit`."""
-    return JsonDepth(limit).exceeded_by(body)
-
-
 def limit_body(request: Request[Any, Any, Any], max_bytes: int, max_depth: int) -> None:
     """Bound the body `request` will read, judging it as it arrives.
 

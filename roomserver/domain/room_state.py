@@ -107,10 +107,6 @@ class RoomState:
         """The player's current rank, or None when not in the standings."""
         return self._leaderboard.rank(player_id)
 
-    def score_of(self, player_id: str) -> int | None:
-        """The player's current score, or None when not in the standings."""
-        return self._leaderboard.score(player_id)
-
     # ------------------------------------------------------------ standings
 
     def record_score(

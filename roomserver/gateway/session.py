@@ -146,10 +146,6 @@ class Session:
         """Whether the server decided to close this connection."""
         return self.close_code is not None
 
-    def buffered_bytes(self) -> int:
-        """Bytes written but not yet taken by the kernel."""
-        return self._transport.get_write_buffer_size()
-
     def send(self, frame: bytes, wire: bytes | None = None) -> bool:
         """Write one text frame now, unless the client is not keeping up.
 

@@ -104,11 +104,6 @@ class OutboxStore(PoolStore):
             )
             yield ClaimedEvents(connection, [_event_from_row(row) for row in rows])
 
-    async def outbox_counts(self) -> dict[str, int]:
-        """Outbox rows by delivery state."""
-        rows = await self._pool.fetch("SELECT state, count(*) FROM outbox GROUP BY state")
-        return {state: count for state, count in rows}
-
 
 def _event_from_row(row: Any) -> Event:
     return Event(
