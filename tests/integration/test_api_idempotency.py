@@ -1,55 +1,37 @@
-"""`X-Idempotency-Key` on every write route of the side API: one request runs per key, and every
-retry — also one racing the first — gets the stored response byte for byte; the same key with
-another request is 422 IDEMPOTENCY_MISMATCH.
+"""`X-Idempotency-Key` on every write route of the side API: one request runs per key.
+
+Every retry — also one racing the first — gets the stored response byte for byte; the same key
+with another request is 422 IDEMPOTENCY_MISMATCH.
 """
 
 import asyncio
 import json
 import uuid
-from collections.abc import AsyncIterator
 from typing import Any, Final
 
 import httpx
 import msgspec
-import pytest
 
 from api.idempotency import request_hash
 from api.models import CreateTournament
 from roomserver.config import Config
-from roomserver.domain import slot_game
-from roomserver.node import Node
 from roomserver.store.ledger import Ledger
 from tests.integration.conftest import NodeStarter
 from tests.support.api import (
-    admin_headers,
+    admin_client,
     api_config,
-    api_url,
+    api_fixtures,
+    assert_error,
     funded_player,
     signed_headers,
 )
+from tests.support.api import tournament_body as free_tournament_body
 from tests.support.node import create_tournament, unique
 
-ERROR_FIELDS: Final = {"code", "message", "retryable", "trace_id"}
 RACERS: Final = 20
 
-
-@pytest.fixture
-async def node(start_node: NodeStarter, base_config: Config) -> AsyncIterator[Node]:
-    """A node with the side API and the test keys."""
-    async with start_node(api_config(base_config)) as running:
-        yield running
-
-
-@pytest.fixture
-async def client(node: Node) -> AsyncIterator[httpx.AsyncClient]:
-    """An admin client able to keep many requests in flight at once."""
-    async with httpx.AsyncClient(
-        base_url=api_url(node),
-        headers=admin_headers(),
-        limits=httpx.Limits(max_connections=RACERS + 5),
-        timeout=30.0,
-    ) as admin:
-        yield admin
+# Clients able to keep many requests in flight at once.
+node, client = api_fixtures(limits=httpx.Limits(max_connections=RACERS + 5), timeout=30.0)
 
 
 def keyed(key: str | None = None) -> dict[str, str]:
@@ -57,37 +39,24 @@ def keyed(key: str | None = None) -> dict[str, str]:
     return {"X-Idempotency-Key": key or unique("idem")}
 
 
-def assert_error(response: httpx.Response, status: int, code: str) -> dict[str, Any]:
-    """The response is the error body with this status and code."""
-    assert response.status_code == status, response.text
-    body: dict[str, Any] = response.json()
-    assert set(body) == ERROR_FIELDS, body
-    assert body["code"] == code, body
-    return body
-
-
 def tournament_body(**overrides: Any) -> dict[str, Any]:
-    """A valid create-tournament body."""
-    body: dict[str, Any] = {
-        "kind": "hop_on_off",
-        "name": "Idempotent tournament",
-        "game_id": slot_game.GAME_ID,
-        "currency": "EUR",
-        "buy_in": 100,
-        "starting_chips": 5_000,
-        "min_stake": 10,
-        "max_stake": 1_000,
-        "max_players": 100,
-    }
-    body.update(overrides)
-    return body
+    """A valid create-tournament body with a buy-in."""
+    return free_tournament_body(**{"name": "Idempotent tournament", "buy_in": 100, **overrides})
+
+
+async def registration(ledger: Ledger, *, buy_in: int, cash: int) -> tuple[str, str]:
+    """The players path of a new tournament with `buy_in`, and a player with `cash`."""
+    tournament_id = (await create_tournament(ledger, buy_in=buy_in)).config.tournament_id
+    player = await funded_player(ledger, cash)
+    return f"/internal/tournaments/{tournament_id}/players", player
 
 
 async def settled_replays(
     client: httpx.AsyncClient, method: str, path: str, headers: dict[str, str], **kwargs: Any
 ) -> list[httpx.Response]:
-    """RACERS concurrent identical requests; any 409 DUPLICATE (the first still in flight) is
-    retried until it gets the stored response.
+    """RACERS concurrent identical requests, each retried until it gets the stored response.
+
+    A 409 DUPLICATE means the first is still in flight.
     """
 
     async def one() -> httpx.Response:
@@ -165,7 +134,7 @@ async def test_a_key_whose_holder_died_is_taken_over_after_its_lease(
     key = unique("idem")
     async with (
         start_node(config) as node,
-        httpx.AsyncClient(base_url=api_url(node), headers=admin_headers()) as client,
+        admin_client(node) as client,
     ):
         digest = _digest_of(body)
         # A reservation left by a request that never finished (its node was killed).
@@ -202,9 +171,7 @@ def _digest_of(body: dict[str, Any]) -> bytes:
 async def test_a_registration_replay_says_registered_like_the_first(
     client: httpx.AsyncClient, ledger: Ledger
 ) -> None:
-    tournament_id = (await create_tournament(ledger, buy_in=100)).config.tournament_id
-    player = await funded_player(ledger, 1_000)
-    path = f"/internal/tournaments/{tournament_id}/players"
+    path, player = await registration(ledger, buy_in=100, cash=1_000)
     headers = keyed()
     responses = await settled_replays(client, "POST", path, headers, json={"player_id": player})
     first = json.loads(assert_one_answer(responses, 200))
@@ -227,9 +194,7 @@ async def test_a_registration_replay_says_registered_like_the_first(
 async def test_a_refused_request_stores_nothing_so_its_retry_runs_again(
     client: httpx.AsyncClient, ledger: Ledger
 ) -> None:
-    tournament_id = (await create_tournament(ledger, buy_in=500)).config.tournament_id
-    player = await funded_player(ledger, 100)
-    path = f"/internal/tournaments/{tournament_id}/players"
+    path, player = await registration(ledger, buy_in=500, cash=100)
     headers = keyed()
     refused = await client.post(path, json={"player_id": player}, headers=headers)
     assert_error(refused, 422, "INSUFFICIENT_FUNDS")
@@ -242,18 +207,15 @@ async def test_a_refused_request_stores_nothing_so_its_retry_runs_again(
 async def test_hop_off_replays_its_first_response(
     client: httpx.AsyncClient, ledger: Ledger
 ) -> None:
-    tournament_id = (await create_tournament(ledger, buy_in=100)).config.tournament_id
-    player = await funded_player(ledger, 1_000)
-    register = await client.post(
-        f"/internal/tournaments/{tournament_id}/players", json={"player_id": player}
-    )
+    players, player = await registration(ledger, buy_in=100, cash=1_000)
+    register = await client.post(players, json={"player_id": player})
     assert register.status_code == 200, register.text
-    path = f"/internal/tournaments/{tournament_id}/players/{player}"
+    path = f"{players}/{player}"
     headers = keyed()
     first = assert_one_answer(await settled_replays(client, "DELETE", path, headers), 200)
     assert json.loads(first)["status"] == "unregistered"
     # The same key on another player's hop-off is another request.
-    other = f"/internal/tournaments/{tournament_id}/players/{await funded_player(ledger, 10)}"
+    other = f"{players}/{await funded_player(ledger, 10)}"
     assert_error(await client.delete(other, headers=headers), 422, "IDEMPOTENCY_MISMATCH")
 
 

@@ -1,79 +1,41 @@
-"""What a side-API request may carry: its body's size (413), its JSON nesting (400), its headers
-(431), and ids and idempotency keys of one rule (400) — each refused with the one error body,
-never a 500, over real HTTP to a real node.
+"""What a side-API request may carry, each breach refused with the one error body, never a 500.
+
+Its body's size (413), its JSON nesting (400), its headers (431), and ids and idempotency keys of
+one rule (400), over real HTTP to a real node with the default limits.
 """
 
 import asyncio
 import contextlib
 import json
 from collections.abc import AsyncIterator
-from typing import Any, Final
+from typing import Final
 
 import httpx
 import pytest
 
 from roomserver.config import Config
-from roomserver.domain import slot_game
 from roomserver.node import Node
 from roomserver.store.ledger import Ledger
 from tests.integration.conftest import NodeStarter
 from tests.support.api import (
     ADMIN_KEY,
+    admin_client,
     admin_headers,
     api_config,
+    api_fixtures,
     api_url,
+    assert_traced_error,
     funded_player,
     signed_headers,
+    tournament_body,
 )
 from tests.support.node import create_tournament
 
-ERROR_FIELDS: Final = {"code", "message", "retryable", "trace_id"}
 KIB: Final = 1024
 JSON: Final = {"Content-Type": "application/json"}
 
 
-@pytest.fixture
-async def node(start_node: NodeStarter, base_config: Config) -> AsyncIterator[Node]:
-    """A node with the side API, the test keys and the default limits."""
-    async with start_node(api_config(base_config)) as running:
-        yield running
-
-
-@pytest.fixture
-async def client(node: Node) -> AsyncIterator[httpx.AsyncClient]:
-    """An admin client of the node's side API."""
-    async with httpx.AsyncClient(
-        base_url=api_url(node), headers=admin_headers(), timeout=30.0
-    ) as admin:
-        yield admin
-
-
-def assert_error(response: httpx.Response, status: int, code: str) -> dict[str, Any]:
-    """The response is the error body with this status and code."""
-    assert response.status_code == status, response.text[:500]
-    assert response.headers["content-type"].startswith("application/json")
-    body: dict[str, Any] = response.json()
-    assert set(body) == ERROR_FIELDS, body
-    assert body["code"] == code, body
-    assert body["message"]
-    assert body["trace_id"] and response.headers["X-Trace-Id"] == body["trace_id"]
-    return body
-
-
-def tournament_body(**overrides: Any) -> dict[str, Any]:
-    """A valid create-tournament body."""
-    body: dict[str, Any] = {
-        "kind": "hop_on_off",
-        "name": "Limits tournament",
-        "game_id": slot_game.GAME_ID,
-        "currency": "EUR",
-        "starting_chips": 5_000,
-        "min_stake": 10,
-        "max_stake": 1_000,
-        "max_players": 100,
-    }
-    body.update(overrides)
-    return body
+node, client = api_fixtures(timeout=30.0)
 
 
 def padded(size: int) -> bytes:
@@ -124,12 +86,12 @@ async def test_a_body_over_the_limit_is_413_and_one_within_it_is_served(
 ) -> None:
     megabyte = padded(1_000_000)
     too_large = await client.post("/internal/tournaments", content=megabyte, headers=JSON)
-    body = assert_error(too_large, 413, "PAYLOAD_TOO_LARGE")
+    body = assert_traced_error(too_large, 413, "PAYLOAD_TOO_LARGE")
     assert body["retryable"] is False
     just_over = await client.post(
         "/internal/tournaments", content=padded(64 * KIB + 1), headers=JSON
     )
-    assert_error(just_over, 413, "PAYLOAD_TOO_LARGE")
+    assert_traced_error(just_over, 413, "PAYLOAD_TOO_LARGE")
     at_limit = await client.post("/internal/tournaments", content=padded(64 * KIB), headers=JSON)
     assert at_limit.status_code == 201, at_limit.text
 
@@ -142,7 +104,7 @@ async def test_a_body_without_content_length_is_bounded_too(client: httpx.AsyncC
 
     response = await client.post("/internal/tournaments", content=chunks(), headers=JSON)
     assert "content-length" not in response.request.headers
-    assert_error(response, 413, "PAYLOAD_TOO_LARGE")
+    assert_traced_error(response, 413, "PAYLOAD_TOO_LARGE")
 
 
 async def test_the_body_limit_is_configurable_and_covers_signed_routes(
@@ -152,17 +114,17 @@ async def test_the_body_limit_is_configurable_and_covers_signed_routes(
     player = await funded_player(ledger, 1_000)
     async with (
         start_node(config) as node,
-        httpx.AsyncClient(base_url=api_url(node), headers=admin_headers()) as client,
+        admin_client(node) as client,
     ):
         refused = await client.post("/internal/tournaments", content=padded(600), headers=JSON)
-        assert_error(refused, 413, "PAYLOAD_TOO_LARGE")
+        assert_traced_error(refused, 413, "PAYLOAD_TOO_LARGE")
         served = await client.post("/internal/tournaments", content=padded(500), headers=JSON)
         assert served.status_code == 201, served.text
         signed = json.dumps({"player_id": player, "currency": "EUR", "pad": "x" * 600}).encode()
         wallet = await client.post(
             "/wallet/getBalance", content=signed, headers=signed_headers(signed)
         )
-        assert_error(wallet, 413, "PAYLOAD_TOO_LARGE")
+        assert_traced_error(wallet, 413, "PAYLOAD_TOO_LARGE")
 
 
 # ---------------------------------------------------------------- JSON nesting
@@ -182,7 +144,7 @@ async def test_the_body_limit_is_configurable_and_covers_signed_routes(
 )
 async def test_deeply_nested_json_is_a_400(client: httpx.AsyncClient, content: bytes) -> None:
     response = await client.post("/internal/tournaments", content=content, headers=JSON)
-    body = assert_error(response, 400, "BAD_REQUEST")
+    body = assert_traced_error(response, 400, "BAD_REQUEST")
     assert "nested" in body["message"]
 
 
@@ -200,7 +162,7 @@ async def test_deep_nesting_on_a_signed_route_is_a_400(client: httpx.AsyncClient
     response = await client.post(
         "/wallet/makeBet", content=content, headers=signed_headers(content)
     )
-    assert_error(response, 400, "BAD_REQUEST")
+    assert_traced_error(response, 400, "BAD_REQUEST")
 
 
 # ---------------------------------------------------------------- headers
@@ -211,11 +173,11 @@ async def test_oversized_headers_are_431_with_the_error_body(
     client: httpx.AsyncClient, size: int
 ) -> None:
     response = await client.get("/internal/server-info", headers={"X-Api-Key": "k" * size})
-    body = assert_error(response, 431, "HEADERS_TOO_LARGE")
+    body = assert_traced_error(response, 431, "HEADERS_TOO_LARGE")
     assert body["retryable"] is False
     # Refused before authentication: the same on a route without authentication.
     health = await client.get("/health", headers={"X-Padding": "p" * size})
-    assert_error(health, 431, "HEADERS_TOO_LARGE")
+    assert_traced_error(health, 431, "HEADERS_TOO_LARGE")
 
 
 async def test_headers_within_the_limit_are_served(client: httpx.AsyncClient) -> None:
@@ -247,7 +209,7 @@ async def test_the_header_limits_are_configurable(
             refused = await client.get(
                 "/internal/server-info", headers={"X-Api-Key": ADMIN_KEY, "X-Pad": "p" * 3 * KIB}
             )
-            assert_error(refused, 431, "HEADERS_TOO_LARGE")
+            assert_traced_error(refused, 431, "HEADERS_TOO_LARGE")
         assert node.api_port is not None
         request = b"GET /health HTTP/1.1\r\nHost: x\r\nX-Pad: " + b"p" * 128 * KIB + b"\r\n\r\n"
         status, _, body = parse_response(await raw_exchange(node.api_port, request))
@@ -269,13 +231,13 @@ async def test_an_idempotency_key_breaking_the_rule_is_a_400(
     player = await funded_player(ledger, 1_000)
     headers = {b"X-Idempotency-Key": key.encode("latin-1")}
     created = await client.post("/internal/tournaments", json=tournament_body(), headers=headers)
-    assert_error(created, 400, "BAD_REQUEST")
+    assert_traced_error(created, 400, "BAD_REQUEST")
     registered = await client.post(
         f"/internal/tournaments/{tournament_id}/players",
         json={"player_id": player},
         headers=headers,
     )
-    assert_error(registered, 400, "BAD_REQUEST")
+    assert_traced_error(registered, 400, "BAD_REQUEST")
 
 
 async def test_a_nul_byte_in_an_idempotency_key_never_reaches_the_database(node: Node) -> None:
@@ -299,7 +261,7 @@ async def test_a_body_id_breaking_the_rule_is_a_400(
     response = await client.post(
         f"/internal/tournaments/{tournament_id}/players", json={"player_id": player_id}
     )
-    assert_error(response, 400, "BAD_REQUEST")
+    assert_traced_error(response, 400, "BAD_REQUEST")
 
 
 @pytest.mark.parametrize("player_id", ["a%00b", "a%20b", "x" * 65], ids=repr)
@@ -308,6 +270,6 @@ async def test_a_path_id_breaking_the_rule_is_a_400(
 ) -> None:
     tournament_id = (await create_tournament(ledger)).config.tournament_id
     response = await client.delete(f"/internal/tournaments/{tournament_id}/players/{player_id}")
-    assert_error(response, 400, "BAD_REQUEST")
+    assert_traced_error(response, 400, "BAD_REQUEST")
     rg = await client.get(f"/internal/players/{player_id}/rg")
-    assert_error(rg, 400, "BAD_REQUEST")
+    assert_traced_error(rg, 400, "BAD_REQUEST")

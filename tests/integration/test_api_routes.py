@@ -1,8 +1,10 @@
-"""The side API's routes end to end: operations, tournaments, players, hop-off, status,
-leaderboard, token validation, server info, and the one error body with its trace id.
+"""The side API's routes end to end, and the one error body with its trace id.
+
+Operations, tournaments, players, hop-off, status, leaderboard, token validation, server info.
 """
 
 import asyncio
+import contextlib
 import datetime as dt
 import re
 from collections.abc import AsyncIterator
@@ -13,66 +15,42 @@ import pytest
 
 from clients.python.room_client import RoomClient
 from protocol.messages import Spin, SpinResult
-from roomserver.config import Config
 from roomserver.domain import slot_game
 from roomserver.domain.tournament import Tournament
 from roomserver.node import Node
 from roomserver.store.ledger import Ledger
-from tests.integration.conftest import NodeStarter
 from tests.support.api import (
     OTHER_ADMIN_KEY,
     READER_KEY,
+    admin_client,
     admin_headers,
-    api_config,
-    api_url,
+    api_fixtures,
+    assert_traced_error,
     funded_player,
+    tournament_body,
 )
 from tests.support.node import create_tournament, join, token, unique, ws_url
 
-ERROR_FIELDS = {"code", "message", "retryable", "trace_id"}
-
-
-@pytest.fixture
-async def node(start_node: NodeStarter, base_config: Config) -> AsyncIterator[Node]:
-    """A node with the side API and the test keys."""
-    async with start_node(api_config(base_config)) as running:
-        yield running
-
-
-@pytest.fixture
-async def client(node: Node) -> AsyncIterator[httpx.AsyncClient]:
-    """An admin client of the node's side API."""
-    async with httpx.AsyncClient(base_url=api_url(node), headers=admin_headers()) as admin:
-        yield admin
+node, client = api_fixtures()
 
 
 def assert_error(response: httpx.Response, status: int, code: str) -> dict[str, Any]:
-    """The response is the error body with this status and code; returns the body."""
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith("application/json")
-    body: dict[str, Any] = response.json()
-    assert set(body) == ERROR_FIELDS, body
-    assert body["code"] == code, body
-    assert isinstance(body["message"], str) and body["message"]
+    """The traced error body with this status and code, retryable as its code is; the body."""
+    body = assert_traced_error(response, status, code)
+    assert isinstance(body["message"], str)
     assert body["retryable"] is (code in {"RATE_LIMITED", "INTERNAL", "NOT_READY"})
-    assert body["trace_id"] and response.headers["X-Trace-Id"] == body["trace_id"]
     return body
 
 
-def tournament_body(**overrides: Any) -> dict[str, Any]:
-    """A valid create-tournament body."""
-    body: dict[str, Any] = {
-        "kind": "hop_on_off",
-        "name": "API tournament",
-        "game_id": slot_game.GAME_ID,
-        "currency": "EUR",
-        "starting_chips": 5_000,
-        "min_stake": 10,
-        "max_stake": 1_000,
-        "max_players": 100,
-    }
-    body.update(overrides)
-    return body
+@contextlib.asynccontextmanager
+async def _a_player_in_a_new_room(
+    node: Node, ledger: Ledger
+) -> AsyncIterator[tuple[str, RoomClient]]:
+    """A new tournament's room, and a connected player who joined it."""
+    room = (await create_tournament(ledger)).config.tournament_id
+    async with await RoomClient.connect(ws_url(node), token(unique("p"))) as ws:
+        await join(ws, room)
+        yield room, ws
 
 
 def iso(moment: dt.datetime) -> str:
@@ -105,9 +83,7 @@ async def test_ready_checks_postgres_and_says_redis_is_not_configured(
 async def test_metrics_are_prometheus_text_with_every_family(
     node: Node, client: httpx.AsyncClient, ledger: Ledger
 ) -> None:
-    room = (await create_tournament(ledger)).config.tournament_id
-    async with await RoomClient.connect(ws_url(node), token(unique("p"))) as ws:
-        await join(ws, room)
+    async with _a_player_in_a_new_room(node, ledger) as (room, ws):
         await ws.send(Spin(room=room, stake=10, idempotency_key=unique("k"), rid="s"))
         await ws.recv_type(SpinResult, rid="s")
         response = await client.get("/metrics")
@@ -280,9 +256,7 @@ async def test_an_idempotency_key_returns_the_first_tournament_or_a_mismatch(
     )
     assert_error(changed, 422, "IDEMPOTENCY_MISMATCH")
     # Keys belong to their caller: another key with the same idempotency key makes its own.
-    async with httpx.AsyncClient(
-        base_url=api_url(node), headers=admin_headers(OTHER_ADMIN_KEY)
-    ) as other:
+    async with admin_client(node, OTHER_ADMIN_KEY) as other:
         theirs = await other.post("/internal/tournaments", json=body, headers=key)
     assert theirs.status_code == 201, theirs.text
     assert theirs.json()["tournament_id"] != first.json()["tournament_id"]
@@ -432,18 +406,39 @@ async def _spin(
     return result.payload.balance
 
 
-async def test_hopping_off_refunds_the_buy_in_in_proportion_to_the_chips_left(
-    node: Node, client: httpx.AsyncClient, ledger: Ledger
-) -> None:
-    buy_in, starting = 1_000, 5_000
+async def _registered_and_spun(
+    node: Node,
+    client: httpx.AsyncClient,
+    ledger: Ledger,
+    *,
+    buy_in: int,
+    starting: int,
+    cash: int,
+    stake: int,
+    win: bool,
+) -> tuple[str, str, str, int]:
+    """A player with `cash`, registered over the API to a new tournament, who spun once.
+
+    Returns the tournament id, its players path, the player and the chips after the spin.
+    """
     tournament = await create_tournament(ledger, buy_in=buy_in, starting_chips=starting)
     tournament_id = tournament.config.tournament_id
-    player = await funded_player(ledger, 10_000)
+    player = await funded_player(ledger, cash)
     path = f"/internal/tournaments/{tournament_id}/players"
     assert (await client.post(path, json={"player_id": player})).status_code == 200
     async with await RoomClient.connect(ws_url(node), token(player)) as ws:
         await join(ws, tournament_id)
-        chips = await _spin(ws, ledger, tournament, player, 700, win=False)
+        chips = await _spin(ws, ledger, tournament, player, stake, win=win)
+    return tournament_id, path, player, chips
+
+
+async def test_hopping_off_refunds_the_buy_in_in_proportion_to_the_chips_left(
+    node: Node, client: httpx.AsyncClient, ledger: Ledger
+) -> None:
+    buy_in, starting = 1_000, 5_000
+    tournament_id, path, player, chips = await _registered_and_spun(
+        node, client, ledger, buy_in=buy_in, starting=starting, cash=10_000, stake=700, win=False
+    )
     assert chips == starting - 700
     response = await client.delete(f"{path}/{player}")
     assert response.status_code == 200, response.text
@@ -471,14 +466,9 @@ async def test_hopping_off_with_more_chips_than_at_the_start_refunds_at_most_the
     node: Node, client: httpx.AsyncClient, ledger: Ledger
 ) -> None:
     buy_in, starting = 1_000, 5_000
-    tournament = await create_tournament(ledger, buy_in=buy_in, starting_chips=starting)
-    tournament_id = tournament.config.tournament_id
-    player = await funded_player(ledger, 1_000)
-    path = f"/internal/tournaments/{tournament_id}/players"
-    assert (await client.post(path, json={"player_id": player})).status_code == 200
-    async with await RoomClient.connect(ws_url(node), token(player)) as ws:
-        await join(ws, tournament_id)
-        chips = await _spin(ws, ledger, tournament, player, 10, win=True)
+    _, path, player, chips = await _registered_and_spun(
+        node, client, ledger, buy_in=buy_in, starting=starting, cash=1_000, stake=10, win=True
+    )
     assert chips > starting
     response = await client.delete(f"{path}/{player}")
     assert response.status_code == 200, response.text
@@ -661,9 +651,7 @@ async def test_expired_or_garbage_tokens_are_401(client: httpx.AsyncClient) -> N
 async def test_server_info_describes_this_node(
     node: Node, client: httpx.AsyncClient, ledger: Ledger
 ) -> None:
-    room = (await create_tournament(ledger)).config.tournament_id
-    async with await RoomClient.connect(ws_url(node), token(unique("p"))) as ws:
-        await join(ws, room)
+    async with _a_player_in_a_new_room(node, ledger):
         response = await client.get("/internal/server-info", headers=admin_headers(READER_KEY))
     assert response.status_code == 200, response.text
     info = response.json()

@@ -7,10 +7,8 @@ earlier '<kind>:<id>:<id>' format must go on working: old keys neither block new
 stand for them, and a request committed before the upgrade replays after it.
 """
 
-import contextlib
 import json
 import time
-from collections.abc import AsyncIterator
 from typing import Final
 
 import asyncpg
@@ -18,12 +16,13 @@ import pytest
 
 from roomserver.services.wallet import fingerprint
 from roomserver.store.ledger import Ledger
-from roomserver.store.migrate import apply_migrations, available_migrations
+from roomserver.store.migrate import apply_migrations
 from roomserver.store.pool import LedgerReply, create_pool
+from roomserver.store.spins import SpinRequest
 from roomserver.store.wallet import BetHold, WalletBet
 from tests.integration.test_ledger_stateful import player_claims, spin_request
+from tests.support.databases import scratch_database
 from tests.support.node import create_tournament, unique
-from tests.support.services import create_database, drop_database, dsn_for_database
 
 CURRENCY: Final = "EUR"
 # The last migration before keys were built by ledger_key().
@@ -97,10 +96,9 @@ async def keys_of(ledger: Ledger, kind: str, owner_id: str) -> list[str]:
     return [row[0] for row in rows]
 
 
-async def spin(
-    ledger: Ledger, room: str, server_seed: bytes, player_id: str, key: str, nonce: int = 0
-) -> str:
-    request = spin_request(
+def spin_of(room: str, server_seed: bytes, player_id: str, key: str, nonce: int) -> SpinRequest:
+    """The request of a 100-chip spin by `player_id` with idempotency key `key`."""
+    return spin_request(
         room,
         server_seed,
         player_claims(player_id, False, None),
@@ -110,7 +108,12 @@ async def spin(
         client_seed="seed",
         nonce=nonce,
     )
-    return (await ledger.place_spin(request)).status
+
+
+async def spin(
+    ledger: Ledger, room: str, server_seed: bytes, player_id: str, key: str, nonce: int = 0
+) -> str:
+    return (await ledger.place_spin(spin_of(room, server_seed, player_id, key, nonce))).status
 
 
 def make_bet(agent_id: str, transaction_id: str, player_id: str, bet: int) -> WalletBet:
@@ -173,43 +176,12 @@ async def test_old_format_keys_neither_block_nor_match_new_ones(ledger: Ledger) 
 # ---------------------------------------------------------------- an upgrade
 
 
-@contextlib.asynccontextmanager
-async def database_at(admin_dsn: str, version: int) -> AsyncIterator[str]:
-    """A fresh database migrated up to `version` only, as a node of that release left it."""
-    name = f"rs_keys_{unique('db').replace('-', '_')}"
-    await create_database(admin_dsn, name)
-    try:
-        dsn = dsn_for_database(admin_dsn, name)
-        connection = await asyncpg.connect(dsn)
-        try:
-            # The schema_migrations table as apply_migrations keeps it, so it applies the rest.
-            await connection.execute(
-                """CREATE TABLE schema_migrations (
-                       version integer PRIMARY KEY,
-                       name text NOT NULL,
-                       applied_at timestamptz NOT NULL DEFAULT now())"""
-            )
-            for migration in available_migrations():
-                if migration.version <= version:
-                    await connection.execute(migration.sql)
-                    await connection.execute(
-                        "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)",
-                        migration.version,
-                        migration.name,
-                    )
-        finally:
-            await connection.close()
-        yield dsn
-    finally:
-        await drop_database(admin_dsn, name)
-
-
 def replayed(reply: LedgerReply, first: LedgerReply) -> bool:
     return reply.status == "REPLAY" and reply.response_json == first.response_json
 
 
 async def test_requests_from_before_the_upgrade_replay_after_it(postgres_admin_dsn: str) -> None:
-    async with database_at(postgres_admin_dsn, COLON_KEYS_VERSION) as dsn:
+    async with scratch_database(postgres_admin_dsn, "rs_keys", release=COLON_KEYS_VERSION) as dsn:
         pool = await create_pool(dsn, min_size=1, max_size=2, timeout_s=30)
         try:
             await requests_across_an_upgrade(Ledger(pool))
@@ -225,16 +197,7 @@ async def requests_across_an_upgrade(ledger: Ledger) -> None:
         await ledger.ensure_player(player_id, player_id, CURRENCY)
         await ledger.deposit(player_id, CURRENCY, 1000, f"seed:{player_id}")
         assert (await ledger.register_player(room, player_id, rg_self_excluded=False))[0] == "OK"
-    spin_before = spin_request(
-        room,
-        seed,
-        player_claims(stayer, False, None),
-        time.time(),
-        stake=100,
-        key="k:1",
-        client_seed="seed",
-        nonce=0,
-    )
+    spin_before = spin_of(room, seed, stayer, "k:1", nonce=0)
     spun = await ledger.place_spin(spin_before)
     assert spun.status == "OK"
     left = await ledger.hop_off(room, leaver)

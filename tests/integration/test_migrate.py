@@ -19,8 +19,8 @@ from roomserver.store.migrate import (
     available_migrations,
     migrate,
 )
-from tests.support.node import unique
-from tests.support.services import create_database, drop_database, dsn_for_database
+from tests.support.databases import connected, scratch_database
+from tests.support.services import dsn_for_database
 
 # The last release whose versioned files defined the functions themselves.
 FUNCTIONS_IN_SCHEMA_UNTIL: Final = 4
@@ -28,36 +28,17 @@ _BODY: Final = re.compile(r"\$\$(.*)\$\$", re.S)
 
 
 @contextlib.asynccontextmanager
-async def empty_database(admin_dsn: str) -> AsyncIterator[asyncpg.Connection]:
-    """A connection to a fresh database, dropped afterwards."""
-    name = f"rs_migrate_{unique('db').replace('-', '_')}"
-    await create_database(admin_dsn, name)
-    try:
-        connection = await asyncpg.connect(dsn_for_database(admin_dsn, name))
-        try:
-            yield connection
-        finally:
-            await connection.close()
-    finally:
-        await drop_database(admin_dsn, name)
+async def database(admin_dsn: str, *, old: bool = False) -> AsyncIterator[asyncpg.Connection]:
+    """A connection to a fresh database, empty or (`old`) as a node of the old layout left it.
 
-
-async def build_as_an_old_release(connection: asyncpg.Connection) -> None:
-    """What a node of the old layout left: versioned files only, functions inside them."""
-    await connection.execute(
-        """CREATE TABLE schema_migrations (
-               version integer PRIMARY KEY,
-               name text NOT NULL,
-               applied_at timestamptz NOT NULL DEFAULT now())"""
-    )
-    for migration in available_migrations():
-        if migration.version <= FUNCTIONS_IN_SCHEMA_UNTIL:
-            await connection.execute(migration.sql)
-            await connection.execute(
-                "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)",
-                migration.version,
-                migration.name,
-            )
+    The old layout: versioned files only, functions inside them.
+    """
+    release = FUNCTIONS_IN_SCHEMA_UNTIL if old else None
+    async with (
+        scratch_database(admin_dsn, "rs_migrate", release=release) as dsn,
+        connected(dsn) as connection,
+    ):
+        yield connection
 
 
 async def live_bodies(connection: asyncpg.Connection) -> dict[str, list[str]]:
@@ -101,8 +82,7 @@ def test_no_schema_file_after_the_old_layout_defines_a_function() -> None:
 async def test_an_old_database_upgrades_to_every_functions_file_definition(
     postgres_admin_dsn: str,
 ) -> None:
-    async with empty_database(postgres_admin_dsn) as connection:
-        await build_as_an_old_release(connection)
+    async with database(postgres_admin_dsn, old=True) as connection:
         before = await live_bodies(connection)
         run = await migrate(connection)
         after = await live_bodies(connection)
@@ -125,11 +105,10 @@ async def test_an_old_database_upgrades_to_every_functions_file_definition(
 async def test_a_fresh_database_and_an_upgraded_one_define_the_same_functions(
     postgres_admin_dsn: str,
 ) -> None:
-    async with empty_database(postgres_admin_dsn) as fresh:
+    async with database(postgres_admin_dsn) as fresh:
         await migrate(fresh)
         fresh_bodies = await live_bodies(fresh)
-    async with empty_database(postgres_admin_dsn) as old:
-        await build_as_an_old_release(old)
+    async with database(postgres_admin_dsn, old=True) as old:
         await migrate(old)
         upgraded_bodies = await live_bodies(old)
     assert fresh_bodies == upgraded_bodies
@@ -138,7 +117,7 @@ async def test_a_fresh_database_and_an_upgraded_one_define_the_same_functions(
 async def test_a_changed_function_file_is_applied_again_and_only_it(
     postgres_admin_dsn: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    async with empty_database(postgres_admin_dsn) as connection:
+    async with database(postgres_admin_dsn) as connection:
         first = await migrate(connection)
         unchanged = await migrate(connection)
         edited = [
@@ -165,7 +144,7 @@ async def test_a_changed_function_file_is_applied_again_and_only_it(
 async def test_two_nodes_migrating_at_once_define_each_function_once(
     postgres_admin_dsn: str,
 ) -> None:
-    async with empty_database(postgres_admin_dsn) as connection:
+    async with database(postgres_admin_dsn) as connection:
         dsn = dsn_for_database(
             postgres_admin_dsn, await connection.fetchval("SELECT current_database()")
         )

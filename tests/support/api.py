@@ -1,16 +1,23 @@
-"""Helpers for side-API tests: configured keys and agents, signed requests, a funded player."""
+"""Helpers for side-API tests: keys and agents, the node and client fixtures, error bodies.
 
+Also signed requests, a valid create-tournament body and a funded player.
+"""
+
+import contextlib
 import hashlib
 import json
 import secrets
 import time
+from collections.abc import AsyncIterator, Callable
 from typing import Any, Final
 
 import httpx
 import msgspec
+import pytest
 
 from api.signatures import sign
 from roomserver.config import API_SCOPES, ApiConfig, ApiKeyConfig, Config, WalletAgentConfig
+from roomserver.domain import slot_game
 from roomserver.node import Node
 from roomserver.store.ledger import Ledger
 from tests.support.node import unique
@@ -21,6 +28,11 @@ OTHER_ADMIN_KEY: Final = "test-second-admin-key"
 AGENT_ID: Final = "test-agent"
 AGENT_SECRET: Final = "test-agent-secret-current"
 AGENT_OLD_SECRET: Final = "test-agent-secret-previous"
+# The fields of the one error body every side-API error has.
+ERROR_FIELDS: Final = frozenset({"code", "message", "retryable", "trace_id"})
+
+# What the `start_node` fixture of tests/integration/conftest.py gives.
+StartNode = Callable[[Config], contextlib.AbstractAsyncContextManager[Node]]
 
 
 def _key(name: str, key: str, scopes: tuple[Any, ...]) -> ApiKeyConfig:
@@ -55,6 +67,69 @@ def api_url(node: Node) -> str:
 def admin_headers(key: str = ADMIN_KEY) -> dict[str, str]:
     """Headers of an internal call with `key`."""
     return {"X-Api-Key": key}
+
+
+def admin_client(node: Node, key: str = ADMIN_KEY, **options: Any) -> httpx.AsyncClient:
+    """A client of the node's side API sending `key` (options go to `httpx.AsyncClient`)."""
+    return httpx.AsyncClient(base_url=api_url(node), headers=admin_headers(key), **options)
+
+
+def api_fixtures(**client_options: Any) -> tuple[object, object]:
+    """The `node` and `client` fixtures of a side-API test module.
+
+    pytest finds fixtures among a module's names, so bind both there:
+    `node, client = api_fixtures(timeout=30.0)`. `node` is a node with the side API and the
+    test keys; `client` is an admin client of it, made with `client_options`.
+    """
+
+    @pytest.fixture(name="node")
+    async def api_node(start_node: StartNode, base_config: Config) -> AsyncIterator[Node]:
+        """A node with the side API and the test keys."""
+        async with start_node(api_config(base_config)) as running:
+            yield running
+
+    @pytest.fixture(name="client")
+    async def api_client(node: Node) -> AsyncIterator[httpx.AsyncClient]:
+        """An admin client of the node's side API."""
+        async with admin_client(node, **client_options) as admin:
+            yield admin
+
+    return api_node, api_client
+
+
+def assert_error(response: httpx.Response, status: int, code: str) -> dict[str, Any]:
+    """The response is the error body with this status and code; returns the body."""
+    assert response.status_code == status, response.text[:500]
+    body: dict[str, Any] = response.json()
+    assert set(body) == ERROR_FIELDS, body
+    assert body["code"] == code, body
+    return body
+
+
+def assert_traced_error(response: httpx.Response, status: int, code: str) -> dict[str, Any]:
+    """As `assert_error`, sent as JSON with a message, its trace id also in `X-Trace-Id`."""
+    assert response.status_code == status, response.text[:500]
+    assert response.headers["content-type"].startswith("application/json")
+    body = assert_error(response, status, code)
+    assert body["message"]
+    assert body["trace_id"] and response.headers["X-Trace-Id"] == body["trace_id"]
+    return body
+
+
+def tournament_body(**overrides: Any) -> dict[str, Any]:
+    """A valid create-tournament body: a hop-on/off slot tournament in EUR, no buy-in."""
+    body: dict[str, Any] = {
+        "kind": "hop_on_off",
+        "name": "API tournament",
+        "game_id": slot_game.GAME_ID,
+        "currency": "EUR",
+        "starting_chips": 5_000,
+        "min_stake": 10,
+        "max_stake": 1_000,
+        "max_players": 100,
+    }
+    body.update(overrides)
+    return body
 
 
 def signed_headers(

@@ -114,12 +114,7 @@ def acquire_sqs(configured: str | None) -> Service:
             moto's server cannot be started.
     """
     if configured:
-        problem = http_problem(configured)
-        if problem is not None:
-            raise ServiceUnavailableError(
-                f"{SQS_ENDPOINT_ENV}={configured} does not answer: {problem}"
-            )
-        return Service(configured, "env")
+        return _configured(configured, SQS_ENDPOINT_ENV, http_problem)
     return start_sqs()
 
 
@@ -132,15 +127,22 @@ def _acquire(
 ) -> Service:
     """The configured server (which must answer), else the one on the default port, else ours."""
     if configured:
-        problem = problem_of(configured)
-        if problem is not None:
-            raise ServiceUnavailableError(
-                f"{variable}={redact(configured)} does not answer: {problem}"
-            )
-        return Service(configured, "env")
+        return _configured(configured, variable, problem_of)
     if problem_of(default) is None:
         return Service(default, "local")
     return start()
+
+
+def _configured(url: str, variable: str, problem_of: Callable[[str], str | None]) -> Service:
+    """The server at `url`, configured by environment `variable`.
+
+    Raises:
+        ServiceUnavailableError: If it does not answer.
+    """
+    problem = problem_of(url)
+    if problem is not None:
+        raise ServiceUnavailableError(f"{variable}={redact(url)} does not answer: {problem}")
+    return Service(url, "env")
 
 
 def start_postgres() -> Service:
@@ -182,13 +184,9 @@ def start_redis(attempts: int = 3) -> Service:
             f"no Redis configured ({REDIS_URL_ENV}), none on {DEFAULT_REDIS_URL}, "
             "and redis-server is not on PATH"
         )
-    failures: list[str] = []
-    for _ in range(attempts):
-        service, failure = _try_start_redis(executable, free_tcp_port())
-        if service is not None:
-            return service
-        failures.append(failure)
-    raise ServiceUnavailableError("redis-server did not start:\n" + "\n---\n".join(failures))
+    return _start_on_a_free_port(
+        "redis-server", attempts, lambda port: _try_start_redis(executable, port)
+    )
 
 
 def _try_start_redis(executable: str, port: int) -> tuple[Service | None, str]:
@@ -212,36 +210,10 @@ def _try_start_redis(executable: str, port: int) -> tuple[Service | None, str]:
         "--daemonize",
         "no",
     ]
-    try:
-        process = subprocess.Popen(
-            command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-        )
-    except OSError as exc:
-        shutil.rmtree(workdir, ignore_errors=True)
-        raise ServiceUnavailableError(f"cannot run {executable}: {exc}") from exc
-
-    def shutdown() -> None:
-        process.terminate()
-        try:
-            process.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        shutil.rmtree(workdir, ignore_errors=True)
-
-    deadline = time.monotonic() + REDIS_START_TIMEOUT
-    while process.poll() is None and time.monotonic() < deadline:
-        if redis_problem(url, timeout=0.2) is None:
-            return Service(url, "started", shutdown), ""
-        time.sleep(0.05)
-    exit_code = process.poll()
-    try:
-        log = log_path.read_text(errors="replace").strip()
-    except OSError:
-        log = ""
-    shutdown()
-    state = "did not answer in time" if exit_code is None else f"exited with {exit_code}"
-    return None, f"port {port}: {state}\n{log}"
+    process = _spawn(executable, command, workdir, output=None)
+    return _once_it_answers(
+        process, workdir, log_path, url, redis_problem, REDIS_START_TIMEOUT, 0.05
+    )
 
 
 def start_sqs(attempts: int = 3) -> Service:
@@ -250,19 +222,12 @@ def start_sqs(attempts: int = 3) -> Service:
     It keeps its queues in memory. Stopping the returned service terminates it.
 
     Args:
-        attempts: Ports to try, in case another process takes a chosen port
-            before the server binds it.
+        attempts: Ports to try (see `start_redis`).
 
     Raises:
         ServiceUnavailableError: If the server never answers.
     """
-    failures: list[str] = []
-    for _ in range(attempts):
-        service, failure = _try_start_sqs(free_tcp_port())
-        if service is not None:
-            return service
-        failures.append(failure)
-    raise ServiceUnavailableError("moto's server did not start:\n" + "\n---\n".join(failures))
+    return _start_on_a_free_port("moto's server", attempts, _try_start_sqs)
 
 
 def _try_start_sqs(port: int) -> tuple[Service | None, str]:
@@ -270,14 +235,70 @@ def _try_start_sqs(port: int) -> tuple[Service | None, str]:
     log_path = workdir / "moto.log"
     url = f"http://127.0.0.1:{port}"
     command = [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)]
+    process = _spawn("moto's server", command, workdir, output=log_path)
+    return _once_it_answers(process, workdir, log_path, url, http_problem, SQS_START_TIMEOUT, 0.1)
+
+
+def _start_on_a_free_port(
+    what: str, attempts: int, try_start: Callable[[int], tuple[Service | None, str]]
+) -> Service:
+    """The service `try_start` starts on a free port, trying `attempts` ports at most.
+
+    `try_start` returns the service, or ``None`` and why it did not start.
+
+    Raises:
+        ServiceUnavailableError: If it starts on none of them.
+    """
+    failures: list[str] = []
+    for _ in range(attempts):
+        port = free_tcp_port()
+        service, failure = try_start(port)
+        if service is not None:
+            return service
+        failures.append(f"port {port}: {failure}")
+    raise ServiceUnavailableError(f"{what} did not start:\n" + "\n---\n".join(failures))
+
+
+def _spawn(
+    what: str, command: list[str], workdir: Path, *, output: Path | None
+) -> subprocess.Popen[bytes]:
+    """Runs `command`, its output going to the file `output` (or nowhere).
+
+    Raises:
+        ServiceUnavailableError: If it cannot run; `workdir` is deleted then.
+    """
     try:
-        with log_path.open("wb") as log_file:
-            process = subprocess.Popen(
+        if output is None:
+            return subprocess.Popen(
+                command,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+        with output.open("wb") as log_file:
+            return subprocess.Popen(
                 command, stdin=subprocess.DEVNULL, stdout=log_file, stderr=subprocess.STDOUT
             )
     except OSError as exc:
         shutil.rmtree(workdir, ignore_errors=True)
-        raise ServiceUnavailableError(f"cannot run moto's server: {exc}") from exc
+        raise ServiceUnavailableError(f"cannot run {what}: {exc}") from exc
+
+
+def _once_it_answers(
+    process: subprocess.Popen[bytes],
+    workdir: Path,
+    log_path: Path,
+    url: str,
+    problem_of: Callable[[str, float], str | None],
+    start_timeout: float,
+    poll_interval: float,
+) -> tuple[Service | None, str]:
+    """The service of a private server starting at `url`, once `problem_of` finds none.
+
+    Stopping the service terminates the process and deletes `workdir`. If the server exits, or
+    does not answer within `start_timeout` seconds, it is stopped: ``None``, with its state and
+    the log at `log_path`.
+    """
 
     def shutdown() -> None:
         process.terminate()
@@ -288,11 +309,11 @@ def _try_start_sqs(port: int) -> tuple[Service | None, str]:
             process.wait()
         shutil.rmtree(workdir, ignore_errors=True)
 
-    deadline = time.monotonic() + SQS_START_TIMEOUT
+    deadline = time.monotonic() + start_timeout
     while process.poll() is None and time.monotonic() < deadline:
-        if http_problem(url, timeout=0.2) is None:
+        if problem_of(url, 0.2) is None:
             return Service(url, "started", shutdown), ""
-        time.sleep(0.1)
+        time.sleep(poll_interval)
     exit_code = process.poll()
     try:
         log = log_path.read_text(errors="replace").strip()
@@ -300,7 +321,7 @@ def _try_start_sqs(port: int) -> tuple[Service | None, str]:
         log = ""
     shutdown()
     state = "did not answer in time" if exit_code is None else f"exited with {exit_code}"
-    return None, f"port {port}: {state}\n{log}"
+    return None, f"{state}\n{log}"
 
 
 def postgres_problem(dsn: str, timeout: float = PROBE_TIMEOUT) -> str | None:
