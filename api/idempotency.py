@@ -12,7 +12,6 @@ another route is another key.
 """
 
 import asyncio
-import hashlib
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any, Final
 
@@ -44,15 +43,6 @@ IdempotencyKey = Annotated[
 
 _FIRST_POLL_S: Final = 0.01
 _MAX_POLL_S: Final = 0.2
-
-
-def request_hash(value: Any) -> bytes:
-    """The fingerprint of a request: its decoded path parameters and body.
-
-    Decoded, so that formatting and key order of the JSON do not matter. The route is part of
-    the stored key.
-    """
-    return hashlib.sha256(msgspec.json.encode(value)).digest()
 
 
 def stored_key(operation: str, key: str) -> str:

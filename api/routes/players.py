@@ -7,9 +7,10 @@ from litestar.params import JSONBody
 
 from api.errors import ApiError, error_responses
 from api.guards import context_of, scoped
-from api.idempotency import IdempotencyKey, keyed, request_hash
+from api.idempotency import IdempotencyKey, keyed
 from api.models import RgSettingsBody, RgSettingsView
 from api.routes.params import API_KEY, PlayerId
+from roomserver.domain.fingerprint import fingerprint
 from roomserver.domain.refusal import Refusal
 from roomserver.store.players import RgSettings
 
@@ -47,7 +48,7 @@ async def set_rg(
             context_of(request).hub.close_self_excluded(player_id)
         return _view(settings)
 
-    return await keyed(request, idempotency_key, "set_rg", request_hash([player_id, data]), run)
+    return await keyed(request, idempotency_key, "set_rg", fingerprint([player_id, data]), run)
 
 
 @get(

@@ -10,7 +10,7 @@ from litestar.params import JSONBody
 
 from api.errors import ApiError, error_responses
 from api.guards import CALLER_STATE, context_of, scoped
-from api.idempotency import IdempotencyKey, keyed, request_hash
+from api.idempotency import IdempotencyKey, keyed
 from api.models import (
     AppliedResult,
     ClosingView,
@@ -28,6 +28,7 @@ from api.models import (
     TournamentView,
 )
 from api.routes.params import API_KEY, Limit, Offset, PlayerId, TournamentId
+from roomserver.domain.fingerprint import fingerprint
 from roomserver.domain.lifecycle import FINAL_STATUSES
 from roomserver.domain.refusal import Refusal, Refused
 from roomserver.domain.tournament import Prize, Tournament, TournamentConfig
@@ -111,7 +112,7 @@ async def create_tournament(
     """
     context = context_of(request)
     caller: str = request.state[CALLER_STATE]
-    digest = request_hash(data)
+    digest = fingerprint(data)
 
     async def run() -> TournamentView:
         tournament_id = data.tournament_id
@@ -224,7 +225,7 @@ async def register_player(
             chips=registration.chips,
         )
 
-    digest = request_hash([tournament_id, data])
+    digest = fingerprint([tournament_id, data])
     return await keyed(request, idempotency_key, "register_player", digest, run)
 
 
@@ -253,7 +254,7 @@ async def hop_off(
         response = await context_of(request).tournaments.hop_off(tournament_id, player_id)
         return msgspec.json.decode(response, type=HopOff)
 
-    digest = request_hash([tournament_id, player_id])
+    digest = fingerprint([tournament_id, player_id])
     return await keyed(request, idempotency_key, "hop_off", digest, run)
 
 
@@ -344,7 +345,7 @@ async def push_result(
         stored = msgspec.json.decode(applied.response_json, type=AppliedResult)
         return msgspec.structs.replace(stored, rank=applied.rank, replayed=applied.replayed)
 
-    digest = request_hash([tournament_id, data])
+    digest = fingerprint([tournament_id, data])
     return await keyed(request, idempotency_key, "push_result", digest, run)
 
 
@@ -374,7 +375,7 @@ async def cancel_tournament(
         response = await context_of(request).tournaments.cancel(tournament_id)
         return msgspec.json.decode(response, type=ClosingView)
 
-    digest = request_hash([tournament_id])
+    digest = fingerprint([tournament_id])
     return await keyed(request, idempotency_key, "cancel_tournament", digest, run)
 
 

@@ -11,7 +11,7 @@ from litestar.params import JSONBody
 
 from api.errors import ApiError, error_responses
 from api.guards import CALLER_STATE, context_of
-from api.idempotency import IdempotencyKey, keyed, request_hash
+from api.idempotency import IdempotencyKey, keyed
 from api.models import (
     AuthorizeBet,
     BalanceView,
@@ -25,6 +25,7 @@ from api.models import (
     RollbackDone,
     SettleBet,
 )
+from roomserver.domain.fingerprint import fingerprint
 from roomserver.gateway.tokens import TokenRejected
 
 SIGNED: Final[list[dict[str, list[str]]]] = [
@@ -79,7 +80,7 @@ async def make_bet(
         )
         return msgspec.json.decode(response, type=BetTaken)
 
-    return await keyed(request, idempotency_key, "make_bet", request_hash(data), run)
+    return await keyed(request, idempotency_key, "make_bet", fingerprint(data), run)
 
 
 @_signed_post("/wallet/rollback", "Reverse a bet once")
@@ -101,7 +102,7 @@ async def rollback(
         )
         return msgspec.json.decode(response, type=RollbackDone)
 
-    return await keyed(request, idempotency_key, "wallet_rollback", request_hash(data), run)
+    return await keyed(request, idempotency_key, "wallet_rollback", fingerprint(data), run)
 
 
 @_signed_post("/v1/bets/authorize", "Hold a stake")
@@ -137,7 +138,7 @@ async def authorize(
         )
         return msgspec.json.decode(response, type=HoldView)
 
-    return await keyed(request, idempotency_key, "authorize_bet", request_hash(data), run)
+    return await keyed(request, idempotency_key, "authorize_bet", fingerprint(data), run)
 
 
 @_signed_post("/v1/bets/settle", "Capture a hold and credit the win")
@@ -158,7 +159,7 @@ async def settle(
         )
         return msgspec.json.decode(response, type=Resolution)
 
-    return await keyed(request, idempotency_key, "settle_bet", request_hash(data), run)
+    return await keyed(request, idempotency_key, "settle_bet", fingerprint(data), run)
 
 
 @_signed_post("/v1/bets/rollback", "Release a hold")
@@ -179,7 +180,7 @@ async def release(
         )
         return msgspec.json.decode(response, type=Resolution)
 
-    return await keyed(request, idempotency_key, "release_bet", request_hash(data), run)
+    return await keyed(request, idempotency_key, "release_bet", fingerprint(data), run)
 
 
 ROUTES: Final = [get_balance, make_bet, rollback, authorize, settle, release]

@@ -5,7 +5,7 @@ from dataclasses import dataclass
 from typing import Final
 
 from roomserver.config import API_SCOPES, ApiKeyConfig, WalletAgentConfig
-from roomserver.domain import fairness, slot_game
+from roomserver.domain import slot_game
 from roomserver.domain.tournament import TournamentConfig
 from roomserver.store.ledger import Ledger
 
@@ -73,10 +73,4 @@ async def seed_sandbox(ledger: Ledger) -> None:
         await ledger.deposit(
             player.player_id, player.currency, player.cash, f"sandbox:{player.player_id}"
         )
-    seed = fairness.new_server_seed()
-    await ledger.create_tournament(
-        DEMO_TOURNAMENT,
-        status="running",
-        server_seed=seed,
-        server_seed_hash=fairness.server_seed_hash(seed),
-    )
+    await ledger.create_tournament(DEMO_TOURNAMENT, status="running")

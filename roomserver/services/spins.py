@@ -5,7 +5,6 @@ idempotency key) gets the stored result back; a spin whose nonce another connect
 player took is recomputed with a fresh nonce.
 """
 
-import hashlib
 import secrets
 import uuid
 from typing import Final, Protocol
@@ -14,6 +13,7 @@ import msgspec
 
 from protocol.messages import FairnessPayload, Spin, SpinOutcomePayload, SpinResultPayload
 from roomserver.domain import slot_game
+from roomserver.domain.fingerprint import spin_fingerprint
 from roomserver.domain.refusal import Refusal, Refused
 from roomserver.services.live_rooms import LiveRoom
 from roomserver.store.ledger import Ledger
@@ -22,12 +22,6 @@ from roomserver.store.spins import SpinRequest
 _MAX_ATTEMPTS: Final = 5
 _result_decoder: Final = msgspec.json.Decoder(SpinResultPayload)
 _encoder: Final = msgspec.json.Encoder()
-
-
-def request_hash(message: Spin) -> bytes:
-    """What makes two spins with one key "the same request": room, stake and client seed."""
-    text = f"{message.room}\x00{message.stake}\x00{message.client_seed or ''}"
-    return hashlib.sha256(text.encode()).digest()
 
 
 class Seat(Protocol):
@@ -73,7 +67,7 @@ class SpinService:
         room = seat.room
         tournament = room.tournament
         client_seed = message.client_seed or secrets.token_hex(8)
-        digest = request_hash(message)
+        digest = spin_fingerprint(message.room, message.stake, message.client_seed)
         for _attempt in range(_MAX_ATTEMPTS):
             outcome = slot_game.play(tournament.server_seed, client_seed, nonce)
             win = slot_game.win_for(message.stake, outcome)

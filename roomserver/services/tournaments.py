@@ -4,12 +4,10 @@ The money moves in the ledger's SQL functions (the ones the hub's join and spin 
 module decides nothing about money, it applies the results to the live room of this node.
 """
 
-import hashlib
 from dataclasses import dataclass
 
-import msgspec
-
-from roomserver.domain import fairness, slot_game
+from roomserver.domain import slot_game
+from roomserver.domain.fingerprint import fingerprint
 from roomserver.domain.refusal import Refusal, Refused
 from roomserver.domain.tournament import Tournament, TournamentConfig
 from roomserver.services.live_rooms import LiveRooms
@@ -67,13 +65,7 @@ class TournamentService:
         """
         if config.game_id not in KNOWN_GAMES:
             raise Refused(Refusal.UNKNOWN_GAME, f"no game {config.game_id!r} on this server")
-        seed = fairness.new_server_seed()
-        created = await self._ledger.create_tournament(
-            config,
-            status="scheduled",
-            server_seed=seed,
-            server_seed_hash=fairness.server_seed_hash(seed),
-        )
+        created = await self._ledger.create_tournament(config, status="scheduled")
         if not created:
             raise Refused(Refusal.DUPLICATE, f"tournament {config.tournament_id!r} exists")
         # The scheduler starts it (the started event and frame come from there).
@@ -159,7 +151,7 @@ class TournamentService:
         Raises:
             Refused: the ledger's refusal code.
         """
-        digest = hashlib.sha256(msgspec.json.encode([player_id, score_delta, score])).digest()
+        digest = fingerprint((player_id, score_delta, score))
         record = await self._ledger.record_result(
             GameResult(tournament_id, result_id, player_id, digest, score_delta, score)
         )

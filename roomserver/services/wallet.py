@@ -4,19 +4,12 @@ Each call is one ledger SQL function (the same post_transaction the spins use); 
 fingerprints requests for idempotency and raises the ledger's refusals as `Refused`.
 """
 
-import hashlib
 from typing import Literal
 
-import msgspec
-
+from roomserver.domain.fingerprint import fingerprint
 from roomserver.domain.refusal import Refusal, Refused
 from roomserver.store.ledger import Ledger
 from roomserver.store.wallet import BetHold, WalletBet
-
-
-def fingerprint(*fields: object) -> bytes:
-    """The request hash a replay must match (same fields, same values)."""
-    return hashlib.sha256(msgspec.json.encode(fields)).digest()
 
 
 class WalletService:
@@ -57,7 +50,7 @@ class WalletService:
         Raises:
             Refused: the ledger's refusal code.
         """
-        digest = fingerprint(round_id, player_id, currency, bet, win, game_id, session_id)
+        digest = fingerprint((round_id, player_id, currency, bet, win, game_id, session_id))
         reply = await self._ledger.wallet_make_bet(
             WalletBet(
                 agent_id,
@@ -102,7 +95,7 @@ class WalletService:
         Raises:
             Refused: the ledger's refusal code.
         """
-        digest = fingerprint(round_id, player_id, session_id, amount)
+        digest = fingerprint((round_id, player_id, session_id, amount))
         reply = await self._ledger.bet_authorize(
             BetHold(agent_id, bet_id, round_id, player_id, session_id, amount, digest)
         )
@@ -128,6 +121,6 @@ class WalletService:
             kind,
             round_id=round_id,
             win=win,
-            request_hash=fingerprint(kind, round_id, win),
+            request_hash=fingerprint((kind, round_id, win)),
         )
         return reply.accepted()

@@ -11,6 +11,7 @@ from typing import Any
 import msgspec
 
 from protocol.ids import TournamentStatus
+from roomserver.domain import fairness
 from roomserver.domain.tournament import Prize, Tournament, TournamentConfig, TournamentKind
 from roomserver.store.pool import LedgerReply, PoolStore
 
@@ -35,10 +36,16 @@ class TournamentStore(PoolStore):
         config: TournamentConfig,
         *,
         status: TournamentStatus,
-        server_seed: bytes,
-        server_seed_hash: str,
+        server_seed: bytes | None = None,
     ) -> bool:
-        """Create a tournament with its prize-pool and house accounts; False if it existed."""
+        """Create a tournament with its prize-pool and house accounts; False if it existed.
+
+        `server_seed` is the seed of the tournament's spins, a fresh one when not given; the
+        tournament stores its hash (`fairness.server_seed_hash`), published as its commitment.
+        """
+        if server_seed is None:
+            server_seed = fairness.new_server_seed()
+        server_seed_hash = fairness.server_seed_hash(server_seed)
         prizes = msgspec.json.encode(list(config.prizes)).decode()
         async with self._pool.acquire() as connection, connection.transaction():
             created = await connection.fetchval(

@@ -12,9 +12,9 @@ from typing import Any, Final
 import httpx
 import msgspec
 
-from api.idempotency import request_hash
 from api.models import CreateTournament
 from roomserver.config import Config
+from roomserver.domain.fingerprint import fingerprint
 from roomserver.store.ledger import Ledger
 from tests.integration.conftest import NodeStarter
 from tests.support.api import (
@@ -162,7 +162,7 @@ async def test_a_key_whose_holder_died_is_taken_over_after_its_lease(
 
 def _digest_of(body: dict[str, Any]) -> bytes:
     """The request hash the server keeps for this create body."""
-    return request_hash(msgspec.json.decode(json.dumps(body), type=CreateTournament))
+    return fingerprint(msgspec.json.decode(json.dumps(body), type=CreateTournament))
 
 
 # ---------------------------------------------------------------- players

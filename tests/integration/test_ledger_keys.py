@@ -14,7 +14,7 @@ from typing import Final
 import asyncpg
 import pytest
 
-from roomserver.services.wallet import fingerprint
+from roomserver.domain.fingerprint import fingerprint
 from roomserver.store.ledger import Ledger
 from roomserver.store.migrate import apply_migrations
 from roomserver.store.pool import LedgerReply, create_pool

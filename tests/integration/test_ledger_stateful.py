@@ -49,16 +49,14 @@ from hypothesis.stateful import (
 from protocol.ids import Scoring, TournamentStatus
 from protocol.messages import (
     FairnessPayload,
-    Spin,
     SpinOutcomePayload,
     SpinResultPayload,
 )
 from roomserver.domain import fairness, slot_game
+from roomserver.domain.fingerprint import fingerprint, spin_fingerprint
 from roomserver.domain.tournament import Prize, TournamentConfig, TournamentKind
 from roomserver.gateway import session
 from roomserver.gateway.tokens import PlayerClaims
-from roomserver.services import spins
-from roomserver.services.wallet import fingerprint
 from roomserver.store.ledger import Ledger
 from roomserver.store.players import RgSettings
 from roomserver.store.pool import LedgerReply, create_pool
@@ -298,9 +296,7 @@ def spin_request(
         tournament_id=room,
         player_id=claims.player_id,
         idempotency_key=key,
-        request_hash=spins.request_hash(
-            Spin(room=room, stake=stake, idempotency_key=key, client_seed=client_seed)
-        ),
+        request_hash=spin_fingerprint(room, stake, client_seed),
         rg_json=session.rg_session_json(claims, connected_at_s),
         spin_id=spin_id,
         round_id=spin_id,
@@ -476,11 +472,7 @@ class LedgerMachine(RuleBasedStateMachine):
             prizes=params.prizes,
         )
         seed_hash = fairness.server_seed_hash(seed)
-        created = self.run(
-            self.ledger.create_tournament(
-                config, status=status, server_seed=seed, server_seed_hash=seed_hash
-            )
-        )
+        created = self.run(self.ledger.create_tournament(config, status=status, server_seed=seed))
         assert created
         tournament = TournamentModel(config, status, seed, seed_hash)
         self.tournaments[tournament_id] = tournament
@@ -908,7 +900,7 @@ class LedgerMachine(RuleBasedStateMachine):
             win,
             game_id,
             session_id,
-            fingerprint(round_id, player_id, currency, bet, win, game_id, session_id),
+            fingerprint((round_id, player_id, currency, bet, win, game_id, session_id)),
         )
         self.do_make_bet(request)
         self.remember(f"makeBet {transaction_id}", lambda: self.do_make_bet(request))
@@ -1012,7 +1004,7 @@ class LedgerMachine(RuleBasedStateMachine):
             player_id,
             session_id,
             amount,
-            fingerprint(round_id, player_id, session_id, amount),
+            fingerprint((round_id, player_id, session_id, amount)),
         )
         self.do_authorize(hold)
         self.remember(f"authorize {bet_id}", lambda: self.do_authorize(hold))
@@ -1077,7 +1069,7 @@ class LedgerMachine(RuleBasedStateMachine):
     def do_resolve(
         self, bet_id: str, kind: Literal["settle", "rollback"], round_id: str | None, win: int
     ) -> None:
-        digest = fingerprint(kind, round_id, win)
+        digest = fingerprint((kind, round_id, win))
         held = self.holds.get(bet_id)
         stored: str | None = None
         if held is None:

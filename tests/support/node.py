@@ -20,7 +20,7 @@ from clients.python.room_client import RoomClient
 from protocol.ids import TournamentStatus
 from protocol.messages import RoomJoin, RoomSnapshot
 from roomserver.config import AuthConfig
-from roomserver.domain import fairness, slot_game
+from roomserver.domain import slot_game
 from roomserver.domain.tournament import Tournament, TournamentConfig
 from roomserver.gateway.tokens import issue_token
 from roomserver.node import Node
@@ -49,7 +49,7 @@ def unique(prefix: str) -> str:
 async def create_tournament(
     ledger: Ledger, *, status: TournamentStatus = "running", **overrides: Any
 ) -> Tournament:
-    """A tournament with a known server seed (so tests can predict outcomes)."""
+    """A tournament (its seed is read back, so tests can predict outcomes)."""
     fields: dict[str, Any] = {
         "tournament_id": unique("t"),
         "kind": "hop_on_off",
@@ -68,14 +68,8 @@ async def create_tournament(
         # Far enough ahead that no node's scheduler starts it during the test.
         fields["starts_at"] = dt.datetime.now(dt.UTC) + dt.timedelta(days=1)
     fields.update(overrides)
-    seed = fairness.new_server_seed()
     tournament_config = TournamentConfig(**fields)
-    created = await ledger.create_tournament(
-        tournament_config,
-        status=status,
-        server_seed=seed,
-        server_seed_hash=fairness.server_seed_hash(seed),
-    )
+    created = await ledger.create_tournament(tournament_config, status=status)
     assert created
     loaded = await ledger.load_tournament(tournament_config.tournament_id)
     assert loaded is not None
