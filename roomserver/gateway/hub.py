@@ -470,7 +470,8 @@ class Hub:
             session.send(notice)
         if self._spins_in_flight:
             try:
-                await asyncio.wait_for(self._spins_settled.wait(), server.shutdown_grace_s)
+                async with asyncio.timeout(server.shutdown_grace_s):
+                    await self._spins_settled.wait()
             except TimeoutError:
                 log.warning("%d spins still in flight at shutdown", self._spins_in_flight)
         for session in list(self._sessions):

@@ -290,7 +290,10 @@ class Room:
                 await self._wakeup.wait()
                 continue
             try:
-                await asyncio.wait_for(self._wakeup.wait(), self._config.dispose_after_s)
+                # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a
+                # cancellation racing the event, and the room's task would outlive shutdown.
+                async with asyncio.timeout(self._config.dispose_after_s):
+                    await self._wakeup.wait()
             except TimeoutError:
                 if not (self._urgent or self._inbox or self._members):
                     return None

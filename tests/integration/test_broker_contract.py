@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import asyncio
+import secrets
+from collections.abc import AsyncIterator
 
 import msgspec
 import pytest
@@ -17,29 +19,31 @@ from protocol.messages import (
 )
 from roomserver.cluster.broker import Broker, FrameTemplate, StreamPosition
 from roomserver.cluster.broker_local import LocalBroker
+from roomserver.cluster.broker_redis import RedisBroker
+from tests.support.redis import redis_client
 
 HISTORY = 5
 
 
-class FakeClock:
-    """Monotonic seconds that a test moves by hand."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-@pytest.fixture(params=["local"])
+@pytest.fixture(params=["local", "redis"])
 def broker_kind(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
 @pytest.fixture
-async def broker(broker_kind: str) -> Broker:
-    assert broker_kind == "local"
-    return LocalBroker(HISTORY)
+async def broker(broker_kind: str, request: pytest.FixtureRequest) -> AsyncIterator[Broker]:
+    if broker_kind == "local":
+        yield LocalBroker(HISTORY)
+        return
+    async with redis_client(request.getfixturevalue("redis_url")) as client:
+        # Keys of their own, so tests sharing the server never see each other's rooms.
+        tag = secrets.token_hex(4)
+        redis_broker = RedisBroker(client, HISTORY, node_id=f"n-{tag}", key_prefix=f"t{tag}:")
+        await redis_broker.start()
+        try:
+            yield redis_broker
+        finally:
+            await redis_broker.close()
 
 
 def message(count: int) -> ServerMessage:
@@ -60,6 +64,12 @@ class Recorder:
 
     def __call__(self, position: StreamPosition, frame: bytes) -> None:
         self.got.append((position, frame))
+
+    async def until(self, count: int) -> None:
+        """Wait until `count` frames arrived (a shared broker delivers asynchronously)."""
+        async with asyncio.timeout(5.0):
+            while len(self.got) < count:
+                await asyncio.sleep(0.005)
 
 
 async def test_publish_assigns_consecutive_offsets_in_one_epoch(broker: Broker) -> None:
@@ -131,6 +141,7 @@ async def test_subscribers_get_every_frame_in_order(broker: Broker) -> None:
     await broker.subscribe("r", second)
     positions = [await broker.publish("r", message(n)) for n in range(5)]
     for recorder in (first, second):
+        await recorder.until(5)
         assert [position for position, _ in recorder.got] == positions
         assert [seq_of(frame) for _, frame in recorder.got] == [p.offset for p in positions]
     frames = await broker.history("r", StreamPosition(positions[0].offset - 1, positions[0].epoch))
@@ -138,15 +149,31 @@ async def test_subscribers_get_every_frame_in_order(broker: Broker) -> None:
 
 
 async def test_unsubscribe_stops_delivery(broker: Broker) -> None:
-    recorder, other_room = Recorder(), Recorder()
+    recorder, other_room, staying = Recorder(), Recorder(), Recorder()
     await broker.subscribe("r", recorder)
+    await broker.subscribe("r", staying)
     await broker.subscribe("s", other_room)
     await broker.publish("r", message(1))
+    await recorder.until(1)
     await broker.unsubscribe("r", recorder)
     await broker.unsubscribe("r", recorder)  # twice is harmless
     await broker.publish("r", message(2))
+    await staying.until(2)  # delivered in order: the second frame has been handed out
     assert len(recorder.got) == 1
     assert other_room.got == []
+
+
+async def test_a_subscriber_gets_only_what_is_published_after_it_subscribed(
+    broker: Broker,
+) -> None:
+    await broker.publish("r", message(1))
+    recorder = Recorder()
+    await broker.subscribe("r", recorder)
+    position = await broker.publish("r", message(2))
+    await recorder.until(1)
+    await asyncio.sleep(0.05)
+    assert [p for p, _ in recorder.got] == [position]
+    await broker.unsubscribe("r", recorder)
 
 
 def test_frame_template_renders_the_encoded_frame() -> None:
@@ -158,43 +185,3 @@ def test_frame_template_renders_the_encoded_frame() -> None:
     template = FrameTemplate.of(update)
     for offset in (0, 7, 1_790_000_000_000_000):
         assert template.render(offset) == encode(msgspec.structs.replace(update, seq=offset))
-
-
-# ---------------------------------------------------------------- the local broker only
-
-
-def local(clock: FakeClock, epochs: Callable[[], str] | None = None) -> LocalBroker:
-    counter = iter(range(1000))
-    return LocalBroker(
-        HISTORY,
-        stream_ttl_s=60.0,
-        clock=clock,
-        new_epoch=epochs or (lambda: f"e{next(counter)}"),
-    )
-
-
-async def test_a_quiet_stream_without_subscribers_is_dropped_and_restarts_in_a_new_epoch() -> None:
-    clock = FakeClock()
-    broker = local(clock)
-    position = await broker.publish("r", message(1))
-    clock.now += 61.0
-    assert await broker.history("r", position) is None
-    assert len(broker) == 0
-    restarted = await broker.position("r")
-    assert restarted.epoch != position.epoch
-    assert restarted.offset >= position.offset
-
-
-async def test_a_subscribed_stream_is_kept() -> None:
-    clock = FakeClock()
-    broker = local(clock)
-    recorder = Recorder()
-    await broker.subscribe("r", recorder)
-    position = await broker.publish("r", message(1))
-    clock.now += 600.0
-    assert await broker.history("r", position) == []
-    await broker.unsubscribe("r", recorder)
-    clock.now += 30.0
-    assert await broker.history("r", position) == []  # still within the ttl after the last use
-    clock.now += 61.0
-    assert await broker.history("r", position) is None

@@ -2,21 +2,35 @@
 
 from __future__ import annotations
 
+import secrets
+from collections.abc import AsyncIterator
+
 import pytest
 
 from roomserver.cluster.presence import Presence
 from roomserver.cluster.presence_local import LocalPresence
+from roomserver.cluster.presence_redis import RedisPresence
+from tests.support.redis import redis_client
 
 
-@pytest.fixture(params=["local"])
+@pytest.fixture(params=["local", "redis"])
 def presence_kind(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
 @pytest.fixture
-async def presence(presence_kind: str) -> Presence:
-    assert presence_kind == "local"
-    return LocalPresence()
+async def presence(presence_kind: str, request: pytest.FixtureRequest) -> AsyncIterator[Presence]:
+    if presence_kind == "local":
+        yield LocalPresence()
+        return
+    async with redis_client(request.getfixturevalue("redis_url")) as client:
+        tag = secrets.token_hex(4)
+        shared = RedisPresence(client, f"n-{tag}", key_prefix=f"t{tag}:")
+        await shared.start()
+        try:
+            yield shared
+        finally:
+            await shared.close()
 
 
 async def test_an_empty_room(presence: Presence) -> None:

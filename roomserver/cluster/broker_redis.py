@@ -1,0 +1,479 @@
+"""`Broker` on Redis: every node of a deployment publishes to and delivers from one stream per room.
+
+Each frame is sequenced by one Lua script that, atomically, increments the room's offset, adds
+the frame to the room's stream with the offset as its ID (bounded to the history size), and
+publishes it on the room's channel. So a frame is in history before any node delivers it, and
+every node sees the same frames with the same offsets in the same order.
+
+A node delivers only what its subscription brings (its own frames included). It checks each
+room's offsets: a duplicate is dropped, a gap is repaired from the stream. redis-py subscribes
+again by itself after a reconnect but loses what was published meanwhile, so after every
+(re)connect, and periodically, each subscribed room's position is checked and any missed frames
+are read from the stream. A probe published to the node's own channel detects a subscription
+that no longer receives anything (a dead peer the socket does not notice).
+
+Keys of one room share the hash tag `{t:<room>}`, so a room lives on one Redis Cluster shard.
+"""
+
+import asyncio
+import contextlib
+import logging
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+import redis.asyncio as redis
+from redis.asyncio.client import PubSub
+
+from protocol.messages import ServerMessage
+from roomserver.cluster.broker import Deliver, FrameTemplate, StreamPosition
+
+log = logging.getLogger(__name__)
+
+_PROBE_PREFIX: Final = b"probe:"
+_CONFIRM_TIMEOUT_S: Final = 10.0
+_CLOSE_TIMEOUT_S: Final = 2.0
+
+# KEYS: stream, meta, channel. ARGV: head, tail, history size, ttl (s), epoch for a new stream,
+# offset a new stream starts at. Returns {offset, epoch} as strings (offsets stay below 2**53,
+# and '%d' prints them whole where Lua's default number format would not).
+_PUBLISH: Final = """
+local epoch = redis.call('HGET', KEYS[2], 'epoch')
+if not epoch then
+  epoch = ARGV[5]
+  redis.call('DEL', KEYS[1])
+  redis.call('HSET', KEYS[2], 'epoch', epoch, 'top', ARGV[6])
+end
+local offset = string.format('%d', redis.call('HINCRBY', KEYS[2], 'top', 1))
+local frame = ARGV[1] .. offset .. ARGV[2]
+redis.call('XADD', KEYS[1], 'MAXLEN', ARGV[3], offset .. '-0', 'f', frame)
+redis.call('EXPIRE', KEYS[1], ARGV[4])
+redis.call('EXPIRE', KEYS[2], ARGV[4])
+redis.call('PUBLISH', KEYS[3], offset .. ' ' .. epoch .. ' ' .. frame)
+return {offset, epoch}
+"""
+
+# KEYS: stream, meta. ARGV: ttl (s), epoch for a new stream, offset a new stream starts at.
+# The stream's top, starting the stream when there is none; keeps a stream in use alive.
+_POSITION: Final = """
+local epoch = redis.call('HGET', KEYS[2], 'epoch')
+if not epoch then
+  epoch = ARGV[2]
+  redis.call('DEL', KEYS[1])
+  redis.call('HSET', KEYS[2], 'epoch', epoch, 'top', ARGV[3])
+end
+redis.call('EXPIRE', KEYS[2], ARGV[1])
+if redis.call('EXISTS', KEYS[1]) == 1 then
+  redis.call('EXPIRE', KEYS[1], ARGV[1])
+end
+return {redis.call('HGET', KEYS[2], 'top'), epoch}
+"""
+
+
+def _clock_offset() -> int:
+    # As in the local broker: a new stream continues above every offset an earlier stream of
+    # the room used, so a seq never goes backwards when Redis loses a stream.
+    return time.time_ns() // 1000
+
+
+@dataclass(frozen=True, slots=True)
+class _Keys:
+    stream: str
+    meta: str
+    channel: str
+
+    @classmethod
+    def of(cls, prefix: str, room_id: str) -> "_Keys":
+        tag = f"{prefix}{{t:{room_id}}}"
+        return cls(f"{tag}:stream", f"{tag}:meta", f"{tag}:frames")
+
+
+@dataclass(slots=True)
+class _Subscription:
+    """A room this node delivers: its subscribers and the last position delivered."""
+
+    keys: _Keys
+    subscribers: list[Deliver] = field(default_factory=list)
+    last: StreamPosition | None = None
+    # Messages that arrived before `last` was known, delivered once it is.
+    early: list[tuple[StreamPosition, bytes]] = field(default_factory=list)
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+
+class RedisBroker:
+    """`Broker` over one Redis server (see the module's docstring)."""
+
+    def __init__(
+        self,
+        client: "redis.Redis",
+        history_size: int,
+        *,
+        node_id: str,
+        stream_ttl_s: float = 600.0,
+        check_interval_s: float = 2.0,
+        probe_timeout_s: float = 5.0,
+        key_prefix: str = "rs:",
+        new_epoch: Callable[[], str] = lambda: secrets.token_hex(8),
+    ) -> None:
+        """A broker over `client`; `start` opens the subscription.
+
+        Args:
+            client: The Redis client (commands and scripts).
+            history_size: Frames kept per room for resume.
+            node_id: This node's name (its probe channel).
+            stream_ttl_s: A room's stream expires after this long without a publish or a check
+                by a node with members in it.
+            check_interval_s: How often each subscribed room's position is checked, and the
+                subscription probed.
+            probe_timeout_s: A probe not back within this long means the subscription is dead:
+                it is reconnected and every room resynchronised.
+            key_prefix: Prefix of every key and channel.
+            new_epoch: The epoch of a new stream.
+        """
+        self._client = client
+        self._history_size = history_size
+        self._ttl_s = max(1, int(stream_ttl_s))
+        self._check_interval_s = check_interval_s
+        self._probe_timeout_s = probe_timeout_s
+        self._prefix = key_prefix
+        self._new_epoch = new_epoch
+        self._probe_channel = f"{key_prefix}probe:{node_id}"
+        self._publish_script = client.register_script(_PUBLISH)
+        self._position_script = client.register_script(_POSITION)
+        self._pubsub: PubSub | None = None
+        self._rooms: dict[str, _Subscription] = {}
+        self._by_channel: dict[bytes, _Subscription] = {}
+        self._confirmed: dict[bytes, asyncio.Future[None]] = {}
+        self._histories: dict[tuple[str, StreamPosition], asyncio.Task[list[bytes] | None]] = {}
+        self._tasks: list[asyncio.Task[None]] = []
+        self._resync = asyncio.Event()
+        self._probe_seen_s = time.monotonic()
+        self._closing = False
+        self.gaps_repaired = 0
+        self.resyncs = 0
+
+    # ------------------------------------------------------------ lifecycle
+
+    async def start(self) -> None:
+        """Open the subscription and start its reader and the periodic checks."""
+        self._pubsub = self._client.pubsub()
+        await self._pubsub.subscribe(self._probe_channel)
+        assert self._pubsub.connection is not None
+        self._pubsub.connection.register_connect_callback(self._on_reconnect)
+        self._tasks = [
+            asyncio.create_task(self._read(), name="broker-reader"),
+            asyncio.create_task(self._check(), name="broker-checks"),
+        ]
+
+    async def close(self) -> None:
+        """Stop reading and close the subscription."""
+        self._closing = True
+        # The client may be reconnecting inside a read, where a cancellation can be absorbed:
+        # dropping the connection as well ends any read.
+        if self._pubsub is not None and self._pubsub.connection is not None:
+            with contextlib.suppress(Exception):
+                await self._pubsub.connection.disconnect()
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, TimeoutError):
+                async with asyncio.timeout(_CLOSE_TIMEOUT_S):
+                    await asyncio.shield(task)
+            if not task.done():
+                log.warning("broker task %s did not stop", task.get_name())
+        self._tasks = []
+        if self._pubsub is not None:
+            with contextlib.suppress(Exception):
+                async with asyncio.timeout(_CLOSE_TIMEOUT_S):
+                    await self._pubsub.aclose()  # type: ignore[no-untyped-call]
+            self._pubsub = None
+
+    # ------------------------------------------------------------ Broker
+
+    async def publish(self, room_id: str, message: ServerMessage) -> StreamPosition:
+        """Sequence, store and publish one frame in one script call (see `Broker.publish`)."""
+        template = FrameTemplate.of(message)
+        keys = _Keys.of(self._prefix, room_id)
+        offset, epoch = await self._publish_script(
+            keys=[keys.stream, keys.meta, keys.channel],
+            args=[
+                template.head,
+                template.tail,
+                self._history_size,
+                self._ttl_s,
+                self._new_epoch(),
+                _clock_offset(),
+            ],
+        )
+        return StreamPosition(int(offset), _text(epoch))
+
+    async def position(self, room_id: str) -> StreamPosition:
+        """The room's current top, starting its stream when there is none."""
+        return await self._position(_Keys.of(self._prefix, room_id))
+
+    async def history(self, room_id: str, since: StreamPosition) -> list[bytes] | None:
+        """The frames after `since`, or None when the stream cannot serve them all.
+
+        Concurrent reads of the same room from the same position share one Redis call (a node
+        that died sends all its clients back at once).
+        """
+        key = (room_id, since)
+        pending = self._histories.get(key)
+        if pending is None:
+            pending = asyncio.ensure_future(self._read_history(room_id, since))
+            self._histories[key] = pending
+            pending.add_done_callback(lambda _: self._histories.pop(key, None))
+        return await asyncio.shield(pending)
+
+    async def subscribe(self, room_id: str, deliver: Deliver) -> None:
+        """Deliver the room's frames to `deliver` from now on.
+
+        The first subscriber of a room on this node subscribes the node's connection to the
+        room's channel.
+        """
+        subscription = self._rooms.get(room_id)
+        if subscription is not None:
+            subscription.subscribers.append(deliver)
+            return
+        assert self._pubsub is not None, "the broker has not started"
+        keys = _Keys.of(self._prefix, room_id)
+        subscription = _Subscription(keys, [deliver])
+        self._rooms[room_id] = subscription
+        channel = keys.channel.encode()
+        self._by_channel[channel] = subscription
+        confirmed = asyncio.get_running_loop().create_future()
+        self._confirmed[channel] = confirmed
+        try:
+            await self._pubsub.subscribe(keys.channel)
+            async with asyncio.timeout(_CONFIRM_TIMEOUT_S):
+                await confirmed
+            # Everything published after the confirmation arrives on the channel; the top read
+            # now is where delivery starts (earlier frames are history, not news).
+            top = await self._position(keys)
+        except BaseException:
+            self._forget(room_id)
+            raise
+        finally:
+            self._confirmed.pop(channel, None)
+        async with subscription.lock:
+            subscription.last = top
+            early, subscription.early = subscription.early, []
+            for position, frame in early:
+                await self._accept(subscription, position, frame)
+
+    async def unsubscribe(self, room_id: str, deliver: Deliver) -> None:
+        """Stop calling `deliver`; the last local subscriber unsubscribes the channel."""
+        subscription = self._rooms.get(room_id)
+        if subscription is None or deliver not in subscription.subscribers:
+            return
+        subscription.subscribers.remove(deliver)
+        if not subscription.subscribers:
+            self._forget(room_id)
+            if self._pubsub is not None:
+                with contextlib.suppress(redis.RedisError):
+                    await self._pubsub.unsubscribe(subscription.keys.channel)
+
+    # ------------------------------------------------------------ reading
+
+    async def _read(self) -> None:
+        """Deliver what the subscription brings, for as long as the broker runs."""
+        backoff_s = 0.05
+        while not self._closing:
+            assert self._pubsub is not None
+            try:
+                # Blocking, with no read timeout: a timeout inside the client can leave a
+                # cancellation behind that later hits this task. A dead peer is found by the
+                # probe instead (see `_check`).
+                message = await self._pubsub.get_message(timeout=None)
+                backoff_s = 0.05
+            except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
+                if self._closing:
+                    return
+                # Redis is away: room frames pause (they are never sent unsequenced).
+                log.warning("broker subscription lost (%s); retrying", exc)
+                await asyncio.sleep(backoff_s)
+                backoff_s = min(backoff_s * 2, 2.0)
+                self._resync.set()
+                continue
+            except Exception:
+                # Never let the reader die: every room on this node would stop receiving.
+                log.exception("broker subscription failed; retrying")
+                await asyncio.sleep(backoff_s)
+                backoff_s = min(backoff_s * 2, 2.0)
+                self._resync.set()
+                continue
+            if message is None:
+                continue
+            try:
+                await self._on_message(message)
+            except Exception:
+                log.exception("broker could not deliver a message")
+
+    async def _on_message(self, message: dict[str, Any]) -> None:
+        kind = message["type"]
+        channel = message["channel"]
+        if kind == "subscribe":
+            confirmed = self._confirmed.get(channel)
+            if confirmed is not None and not confirmed.done():
+                confirmed.set_result(None)
+            return
+        if kind != "message":
+            return
+        data: bytes = message["data"]
+        if data.startswith(_PROBE_PREFIX):
+            self._probe_seen_s = time.monotonic()
+            return
+        subscription = self._by_channel.get(channel)
+        if subscription is None:
+            return
+        offset, epoch, frame = data.split(b" ", 2)
+        position = StreamPosition(int(offset), epoch.decode())
+        if subscription.last is None:
+            subscription.early.append((position, frame))
+            return
+        async with subscription.lock:
+            await self._accept(subscription, position, frame)
+
+    async def _accept(
+        self, subscription: _Subscription, position: StreamPosition, frame: bytes
+    ) -> None:
+        """Deliver `frame` in order: drop a duplicate, repair a gap before it (lock held)."""
+        last = subscription.last
+        assert last is not None
+        if position.epoch == last.epoch:
+            if position.offset <= last.offset:
+                return
+            if position.offset > last.offset + 1:
+                missed = await self._range(subscription.keys, last, position.offset - 1)
+                if missed is not None:
+                    self.gaps_repaired += 1
+                    for offset, missed_frame in missed:
+                        self._deliver(
+                            subscription, StreamPosition(offset, last.epoch), missed_frame
+                        )
+                # Otherwise the window no longer holds them: the subscribers see the jump.
+        self._deliver(subscription, position, frame)
+
+    def _deliver(self, subscription: _Subscription, position: StreamPosition, frame: bytes) -> None:
+        subscription.last = position
+        for deliver in tuple(subscription.subscribers):
+            try:
+                deliver(position, frame)
+            except Exception:
+                log.exception("a subscriber failed on a frame")
+
+    # ------------------------------------------------------------ repair
+
+    async def _check(self) -> None:
+        """Probe the subscription and check every room's position.
+
+        Each interval, or at once after a reconnect.
+        """
+        probes = 0
+        while not self._closing:
+            # Not asyncio.wait_for: on Python 3.11 it can swallow a cancellation that races the
+            # event, and the broker would never stop.
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self._check_interval_s):
+                    await self._resync.wait()
+            resync = self._resync.is_set()
+            self._resync.clear()
+            try:
+                probes += 1
+                await self._client.publish(
+                    self._probe_channel, _PROBE_PREFIX + str(probes).encode()
+                )
+                if time.monotonic() - self._probe_seen_s > self._probe_timeout_s:
+                    log.warning("broker subscription silent; reconnecting it")
+                    self._probe_seen_s = time.monotonic()
+                    if self._pubsub is not None and self._pubsub.connection is not None:
+                        await self._pubsub.connection.disconnect()
+                    resync = True
+                if resync:
+                    self.resyncs += 1
+                await self._catch_up_all()
+            except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
+                log.warning("broker check failed (%s)", exc)
+                self._resync.set()
+                await asyncio.sleep(min(self._check_interval_s, 1.0))
+            except Exception:
+                log.exception("broker check failed")
+
+    async def _catch_up_all(self) -> None:
+        for subscription in list(self._rooms.values()):
+            if subscription.last is None:
+                continue
+            top = await self._position(subscription.keys)
+            async with subscription.lock:
+                last = subscription.last
+                if last is None or (top.epoch == last.epoch and top.offset <= last.offset):
+                    continue
+                if top.epoch != last.epoch:
+                    # Redis lost the stream: the next frame starts the new epoch; the
+                    # subscribers learn of it with that frame.
+                    continue
+                missed = await self._range(subscription.keys, last, top.offset)
+                if missed is None:
+                    continue
+                self.gaps_repaired += 1
+                for offset, frame in missed:
+                    self._deliver(subscription, StreamPosition(offset, last.epoch), frame)
+
+    async def _on_reconnect(self, _connection: object) -> None:
+        # redis-py calls this on every connect of the subscription's connection, after it
+        # subscribed again; what was published meanwhile is read from the streams.
+        self._resync.set()
+
+    # ------------------------------------------------------------ Redis reads
+
+    async def _position(self, keys: _Keys) -> StreamPosition:
+        top, epoch = await self._position_script(
+            keys=[keys.stream, keys.meta], args=[self._ttl_s, self._new_epoch(), _clock_offset()]
+        )
+        return StreamPosition(int(top), _text(epoch))
+
+    async def _read_history(self, room_id: str, since: StreamPosition) -> list[bytes] | None:
+        keys = _Keys.of(self._prefix, room_id)
+        async with self._client.pipeline(transaction=True) as pipe:
+            pipe.hmget(keys.meta, ["epoch", "top"])
+            pipe.xrange(keys.stream, min=f"{since.offset + 1}-0", max="+")
+            (epoch, top), entries = await pipe.execute()
+        if epoch is None or _text(epoch) != since.epoch or since.offset > int(top):
+            return None
+        frames = _consecutive(entries, since.offset + 1, int(top))
+        return None if frames is None else [frame for _, frame in frames]
+
+    async def _range(
+        self, keys: _Keys, after: StreamPosition, through: int
+    ) -> list[tuple[int, bytes]] | None:
+        """The frames after `after` through `through`, or None when the stream lacks some."""
+        async with self._client.pipeline(transaction=True) as pipe:
+            pipe.hget(keys.meta, "epoch")
+            pipe.xrange(keys.stream, min=f"{after.offset + 1}-0", max=f"{through}-0")
+            epoch, entries = await pipe.execute()
+        if epoch is None or _text(epoch) != after.epoch:
+            return None
+        return _consecutive(entries, after.offset + 1, through)
+
+    def _forget(self, room_id: str) -> None:
+        subscription = self._rooms.pop(room_id, None)
+        if subscription is not None:
+            self._by_channel.pop(subscription.keys.channel.encode(), None)
+
+
+def _consecutive(
+    entries: list[tuple[bytes, dict[bytes, bytes]]], first: int, last: int
+) -> list[tuple[int, bytes]] | None:
+    """The stream entries `first`..`last` with their offsets, or None when any is missing."""
+    frames = [(int(entry_id.split(b"-", 1)[0]), fields[b"f"]) for entry_id, fields in entries]
+    frames = [(offset, frame) for offset, frame in frames if offset <= last]
+    expected = list(range(first, last + 1))
+    if [offset for offset, _ in frames] != expected:
+        return None
+    return frames
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
