@@ -54,4 +54,5 @@ class CloseReason(StrEnum):
     SLOW_CONSUMER = "slow consumer"
     REPLACED = "replaced by a newer connection"
     RESTARTING = "server restarting"
+    STREAM_BROKEN = "room stream interrupted; rejoin to resume"
     INTERNAL_ERROR = "internal error"

@@ -3,16 +3,19 @@
 import asyncio
 import contextlib
 import logging
+import os
+import secrets
+import socket
 from collections.abc import AsyncIterator, Coroutine
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import asyncpg
+import msgspec
 
 from api.server import start_side_api
-from roomserver.cluster.broker_local import LocalBroker
-from roomserver.cluster.presence_local import LocalPresence
+from roomserver.cluster.open import open_cluster
 from roomserver.config import Config, EventsConfig
 from roomserver.domain.event_envelope import EventSink
 from roomserver.events.relay import OutboxRelay
@@ -98,17 +101,17 @@ async def running_node(config: Config) -> AsyncIterator[Node]:
             if config.sandbox.enabled:
                 await seed_sandbox(ledger)
                 log.warning("sandbox mode: demo tournament and test players are seeded")
-            async with asyncio.TaskGroup() as tasks:
+            config = with_node_id(config)
+            async with (
+                open_cluster(config.redis, config.rooms, config.server.node_id) as cluster,
+                asyncio.TaskGroup() as tasks,
+            ):
 
                 def spawn(coroutine: Coroutine[Any, Any, None]) -> None:
                     tasks.create_task(coroutine)
 
                 rooms = RoomDirectory(
-                    ledger,
-                    LocalBroker(config.rooms.history_size),
-                    LocalPresence(),
-                    config.rooms,
-                    tasks.create_task,
+                    ledger, cluster.broker, cluster.presence, config.rooms, tasks.create_task
                 )
                 metrics = NodeMetrics()
                 tokens = TokenVerifier(config.auth)
@@ -166,6 +169,19 @@ async def running_node(config: Config) -> AsyncIterator[Node]:
     finally:
         if embedded is not None:
             await asyncio.to_thread(embedded.stop)
+
+
+def with_node_id(config: Config) -> Config:
+    """The config with `server.node_id` filled in: the configured name, else host name and port.
+
+    A node listening on port 0 (chosen by the system) is named by host name, process id and a
+    random suffix, since its port is not known before it binds.
+    """
+    if config.server.node_id:
+        return config
+    port = config.server.port or f"pid{os.getpid()}-{secrets.token_hex(3)}"
+    server = msgspec.structs.replace(config.server, node_id=f"{socket.gethostname()}:{port}")
+    return msgspec.structs.replace(config, server=server)
 
 
 async def open_event_sink(config: EventsConfig) -> EventSink:

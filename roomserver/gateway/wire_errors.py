@@ -63,6 +63,7 @@ CLOSE_CODE_OF_REASON: Final[Mapping[CloseReason, CloseCode]] = {
     CloseReason.SLOW_CONSUMER: CloseCode.TRY_AGAIN_LATER,
     CloseReason.REPLACED: CloseCode.REPLACED,
     CloseReason.RESTARTING: CloseCode.SERVICE_RESTART,
+    CloseReason.STREAM_BROKEN: CloseCode.SERVICE_RESTART,
     CloseReason.INTERNAL_ERROR: CloseCode.INTERNAL_ERROR,
 }
 

@@ -146,6 +146,14 @@ def database_error(exc: BaseException, dsn: str) -> StartupError:
     )
 
 
+def redis_error(exc: BaseException, url: str) -> StartupError:
+    """A `StartupError` for a Redis that cannot be reached at start; no password shown."""
+    parts = urllib.parse.urlsplit(url)
+    reason = _scrub(_reason(exc), parts.password or "")
+    address = f"{parts.hostname or 'localhost'}:{parts.port or 6379}"
+    return StartupError(f"Redis at {address} cannot be reached: {reason} (config key redis.url)")
+
+
 def _reason(exc: BaseException) -> str:
     if isinstance(exc, TimeoutError):
         return "no answer in time (timed out)"

@@ -159,6 +159,9 @@ class Room:
         self._flush_handle: asyncio.TimerHandle | None = None
         self._last_flush_s = 0.0
         self._closed = False
+        # The position of the last frame delivered, to see the stream break (Redis lost it,
+        # or the history could not fill a gap): members cannot be told what they missed then.
+        self._delivered: StreamPosition | None = None
 
     @property
     def tournament(self) -> Tournament:
@@ -458,8 +461,27 @@ class Room:
             await self._broker.publish(self.room_id, message)
 
     def _deliver(self, position: StreamPosition, frame: bytes) -> None:
+        last, self._delivered = self._delivered, position
+        if last is not None and (
+            position.epoch != last.epoch or position.offset != last.offset + 1
+        ):
+            self._stream_broke(last, position)
+            return
         wire = text_frame(frame)
         for member in self._members.values():
             member.send(frame, wire)
         for pending in self._joining.values():
             pending.append((position.offset, frame))
+
+    def _stream_broke(self, last: StreamPosition, position: StreamPosition) -> None:
+        """The stream jumped from `last` to `position`: members rejoin and resume from history.
+
+        A member that saw `last` cannot be given what lies between; closing its connection
+        makes the client rejoin with `since_seq`, and the rejoin answers with what the stream
+        still holds or a fresh snapshot (`recovered: false`), never a silent gap.
+        """
+        log.warning(
+            "room %s: stream broke between %s and %s; members rejoin", self.room_id, last, position
+        )
+        for member in list(self._members.values()) + list(self._joining):
+            member.close(CloseReason.STREAM_BROKEN)

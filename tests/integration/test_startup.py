@@ -279,3 +279,19 @@ async def test_database_refusing_the_node_fails_at_once_without_the_password(
     assert error.startswith(f"roomserver: PostgreSQL at {database_address(dsn)} refused the ")
     assert '"no_such_role"' in error
     assert error.endswith("(config key postgres.dsn)")
+
+
+async def test_unreachable_redis_is_named_with_its_config_key_without_the_password(
+    database_dsn: str, tmp_path: Path
+) -> None:
+    config = write_config(tmp_path / "node.toml", database_dsn, free_tcp_port(), free_tcp_port())
+    dead = free_tcp_port()  # nothing listens there
+    password = "never-print-this-either"
+    with config.open("a", encoding="utf-8") as file:
+        file.write(f'\n[redis]\nurl = "redis://:{password}@127.0.0.1:{dead}/0"\n')
+    code, stderr = await run_to_exit("--config", str(config), "run", cwd=tmp_path)
+    assert code == 1, stderr
+    assert password not in stderr
+    error = the_error(stderr)
+    assert error.startswith(f"roomserver: Redis at 127.0.0.1:{dead} cannot be reached: ")
+    assert error.endswith("(config key redis.url)")

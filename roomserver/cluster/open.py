@@ -1,0 +1,60 @@
+"""The broker and presence a node runs with: in process, or on Redis when `redis.url` is set."""
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import redis.asyncio as redis
+
+from roomserver.cluster.broker import Broker
+from roomserver.cluster.broker_local import LocalBroker
+from roomserver.cluster.broker_redis import RedisBroker
+from roomserver.cluster.presence import Presence
+from roomserver.cluster.presence_local import LocalPresence
+from roomserver.cluster.presence_redis import RedisPresence
+from roomserver.config import RedisConfig, RoomsConfig
+from roomserver.ops.startup import redis_error
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Cluster:
+    """How this node's rooms share their streams and presence with the other nodes."""
+
+    broker: Broker
+    presence: Presence
+    shared: bool
+
+
+@contextlib.asynccontextmanager
+async def open_cluster(
+    redis_config: RedisConfig, rooms: RoomsConfig, node_id: str
+) -> AsyncIterator[Cluster]:
+    """The Redis broker and presence when `redis.url` is set, else the in-process ones.
+
+    Raises:
+        StartupError: Redis cannot be reached at start.
+    """
+    if not redis_config.url:
+        yield Cluster(LocalBroker(rooms.history_size), LocalPresence(), shared=False)
+        return
+    # TCP keepalive on every connection, the subscription's included; a peer that died
+    # without closing is also found by the broker's own probe.
+    client = redis.from_url(redis_config.url, socket_keepalive=True)
+    broker = RedisBroker(client, rooms.history_size, node_id=node_id)
+    presence = RedisPresence(client, node_id)
+    try:
+        try:
+            await client.ping()
+            await broker.start()
+            await presence.start()
+        except (redis.RedisError, OSError) as exc:
+            raise redis_error(exc, redis_config.url) from None
+        log.info("rooms shared through Redis as node %s", node_id)
+        yield Cluster(broker, presence, shared=True)
+    finally:
+        await presence.close()
+        await broker.close()
+        await client.aclose()

@@ -1,0 +1,148 @@
+"""Several nodes on one Redis serve one tournament as one server: same frames, same seq."""
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+
+import msgspec
+
+from clients.python.room_client import RoomClient
+from protocol.codec import decode_server
+from protocol.messages import RoomJoin, RoomResumed, Spin, SpinResult
+from roomserver.config import Config, RedisConfig
+from roomserver.domain import slot_game
+from roomserver.node import Node
+from roomserver.store.ledger import Ledger
+from tests.integration.conftest import NodeStarter
+from tests.support.node import create_tournament, join, token, unique, ws_url
+
+
+@contextlib.asynccontextmanager
+async def cluster(
+    start_node: NodeStarter, base_config: Config, redis_url: str, count: int = 3
+) -> AsyncIterator[list[Node]]:
+    """`count` in-process nodes sharing the test database and one Redis."""
+    async with contextlib.AsyncExitStack() as stack:
+        nodes = []
+        for n in range(count):
+            server = msgspec.structs.replace(base_config.server, node_id=f"{unique('node')}-{n}")
+            config = msgspec.structs.replace(
+                base_config, server=server, redis=RedisConfig(url=redis_url)
+            )
+            nodes.append(await stack.enter_async_context(start_node(config)))
+        yield nodes
+
+
+def winning_seed(server_seed: bytes) -> str:
+    """A client seed whose spin with nonce 0 (a player's first) wins."""
+    return next(
+        seed
+        for seed in (f"w{n}" for n in range(100_000))
+        if slot_game.play(server_seed, seed, 0).multiplier > 0
+    )
+
+
+async def room_frames(client: RoomClient, quiet_s: float) -> list[tuple[int, bytes]]:
+    """The room frames (those with a `seq`) received until `quiet_s` passes without one."""
+    frames: list[tuple[int, bytes]] = []
+    while True:
+        try:
+            async with asyncio.timeout(quiet_s):
+                data = await client.ws.recv(decode=False)
+        except TimeoutError:
+            return frames
+        seq = decode_server(data).seq
+        if seq is not None:
+            frames.append((seq, data))
+
+
+async def test_members_on_three_nodes_see_the_same_frames_with_the_same_seq(
+    start_node: NodeStarter, base_config: Config, redis_url: str, ledger: Ledger
+) -> None:
+    tournament = await create_tournament(ledger)
+    room = tournament.config.tournament_id
+    winning = winning_seed(tournament.server_seed)
+    async with cluster(start_node, base_config, redis_url) as nodes:
+        players = [unique("p") for _ in nodes]
+        async with contextlib.AsyncExitStack() as stack:
+            clients = [
+                await stack.enter_async_context(
+                    await RoomClient.connect(ws_url(node), token(player))
+                )
+                for node, player in zip(nodes, players, strict=True)
+            ]
+            snapshots = [await join(client, room) for client in clients]
+            for n, client in enumerate(clients):
+                for k in range(3):
+                    # Each player's first spin wins: the standings change, leaderboards go out.
+                    seed = winning if k == 0 else None
+                    spin = Spin(room=room, stake=10, idempotency_key=unique("k"), client_seed=seed)
+                    await client.send(msgspec.structs.replace(spin, rid=f"{n}-{k}"))
+            seen = await asyncio.gather(*(room_frames(client, 1.5) for client in clients))
+    assert [s.payload.players_online for s in snapshots] == [1, 2, 3]
+    by_seq: dict[int, bytes] = {}
+    for snapshot, frames in zip(snapshots, seen, strict=True):
+        seqs = [seq for seq, _ in frames]
+        # Every frame after the member's snapshot, in order, none twice, none missing.
+        assert seqs == list(range(snapshot.payload.seq + 1, snapshot.payload.seq + 1 + len(seqs)))
+        for seq, data in frames:
+            assert by_seq.setdefault(seq, data) == data  # the same bytes on every node
+    # The last member saw every later frame: the others' joins' frames are before its snapshot.
+    assert len(seen[-1]) >= 1
+    assert max(by_seq) == max(seq for seq, _ in seen[0])
+
+
+async def test_a_member_resumes_on_another_node_with_every_missed_frame(
+    start_node: NodeStarter, base_config: Config, redis_url: str, ledger: Ledger
+) -> None:
+    tournament = await create_tournament(ledger)
+    room = tournament.config.tournament_id
+    watcher, spinner = unique("w"), unique("p")
+    # The first spin wins, so the room surely pushes a leaderboard (a spin that changes no
+    # standing pushes none).
+    winning = winning_seed(tournament.server_seed)
+    async with (
+        cluster(start_node, base_config, redis_url) as (first, second, third),
+        await RoomClient.connect(ws_url(second), token(spinner)) as playing,
+    ):
+        await join(playing, room)
+        async with await RoomClient.connect(ws_url(first), token(watcher)) as away:
+            snapshot = await join(away, room)
+        epoch = snapshot.payload.epoch
+        for k in range(3):
+            rid = str(k)
+            seed = winning if k == 0 else None
+            await playing.send(
+                Spin(room=room, stake=10, idempotency_key=unique("k"), client_seed=seed, rid=rid)
+            )
+            await playing.recv_type(SpinResult, rid=rid)
+        live = await room_frames(playing, 1.0)
+        async with await RoomClient.connect(ws_url(third), token(watcher)) as back:
+            await back.send(
+                RoomJoin(room=room, since_seq=snapshot.payload.seq, since_epoch=epoch, rid="r")
+            )
+            resumed = await back.recv_type(RoomResumed, rid="r")
+            replayed = [await back.ws.recv(decode=False) for _ in range(resumed.payload.replayed)]
+    seqs = [decode_server(data).seq for data in replayed]
+    assert seqs == list(range(snapshot.payload.seq + 1, resumed.payload.seq + 1))
+    assert resumed.payload.epoch == epoch
+    # What the spinner saw live on its node is, byte for byte, what the other node replayed.
+    replayed_by_seq = dict(zip(seqs, replayed, strict=True))
+    assert live and all(replayed_by_seq[seq] == data for seq, data in live)
+
+
+async def test_presence_counts_a_player_on_two_nodes_once(
+    start_node: NodeStarter, base_config: Config, redis_url: str, ledger: Ledger
+) -> None:
+    room = (await create_tournament(ledger)).config.tournament_id
+    twice, once = unique("p"), unique("p")
+    async with (
+        cluster(start_node, base_config, redis_url, count=2) as (first, second),
+        await RoomClient.connect(ws_url(first), token(twice)) as a,
+        await RoomClient.connect(ws_url(second), token(once)) as b,
+    ):
+        await join(a, room)
+        assert (await join(b, room)).payload.players_online == 2
+        async with await RoomClient.connect(ws_url(second), token(twice)) as again:
+            # The same player through a second node: still two players online.
+            assert (await join(again, room)).payload.players_online == 2
