@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint format schema clean bench bench-peers
+.PHONY: run cluster test lint format schema clean bench bench-peers
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python >= 3.11 is required")'
@@ -16,6 +16,11 @@ $(STAMP): pyproject.toml
 ## Start a node on the embedded default (embedded PostgreSQL, in-process bus) with the sandbox.
 run: $(STAMP)
 	$(BIN)/roomserver run --sandbox
+
+## Three nodes sharing Redis and PostgreSQL behind a load balancer (when HAProxy or nginx is
+## installed), with the sandbox: see README, "Many nodes".
+cluster: $(STAMP)
+	$(BIN)/roomserver cluster --nodes 3 --sandbox
 
 ## Lint, type-check and run every test against real PostgreSQL and Redis.
 test: $(STAMP) lint

@@ -1,4 +1,7 @@
-"""The `roomserver` command: `run` (default) starts a node, `token` prints a player token."""
+"""The `roomserver` command: `run` (default), `cluster` and `token`.
+
+`run` starts a node, `cluster` several on this machine, `token` prints a player token.
+"""
 
 import argparse
 import asyncio
@@ -8,11 +11,13 @@ import os
 import shlex
 import signal
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from pathlib import Path
+from typing import Any
 
 from roomserver.config import ENV_OVERRIDES, Config, ConfigError, check_startable, load_config
 from roomserver.gateway.tokens import issue_token
+from roomserver.local_cluster import run_cluster
 from roomserver.node import Node, running_node
 from roomserver.ops.log_redaction import configure_logging
 from roomserver.ops.startup import StartupError
@@ -38,6 +43,14 @@ def main(argv: list[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command")
     run = commands.add_parser("run", help="start a node (the default command)")
     run.add_argument("--sandbox", action="store_true", help="seed the demo tournament and players")
+    cluster = commands.add_parser(
+        "cluster", help="start several nodes sharing Redis on this machine (try many nodes)"
+    )
+    cluster.add_argument("--nodes", type=int, default=3, help="how many nodes (default 3)")
+    cluster.add_argument("--sandbox", action="store_true", help="seed the demo tournament")
+    cluster.add_argument(
+        "--port", type=int, default=8765, help="the load balancer's port (nodes: +6.., +16..)"
+    )
     token = commands.add_parser("token", help="print a player token signed with the configured key")
     token.add_argument("--player", required=True, help="player id (the token's sub)")
     token.add_argument("--ttl-s", type=int, default=None, help="lifetime in seconds")
@@ -53,6 +66,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "token":
             return _print_token(config, args.player, args.ttl_s)
         check_startable(config)
+        if args.command == "cluster" and not 1 <= args.nodes <= 9:
+            raise ConfigError("--nodes must be between 1 and 9")
     except ConfigError as exc:
         print(f"roomserver: {exc}", file=sys.stderr)
         return 2
@@ -70,7 +85,12 @@ def main(argv: list[str] | None = None) -> int:
             f"roomserver --config {shlex.quote(str(args.config))} token --player p_demo_1"
         )
     try:
-        _run(config, lambda node: _announce(node, token_command))
+        if args.command == "cluster":
+            _run_until_stopped(
+                run_cluster(config, path, args.nodes, sandbox=args.sandbox, lb_port=args.port)
+            )
+        else:
+            _run(config, lambda node: _announce(node, token_command))
     except Exception as exc:
         startup_error = _startup_error_in(exc)
         if startup_error is None:
@@ -136,12 +156,16 @@ def _print_token(config: Config, player_id: str, ttl_s: int | None) -> int:
 
 
 def _run(config: Config, on_ready: Callable[[Node], None]) -> None:
+    _run_until_stopped(_serve(config, on_ready))
+
+
+def _run_until_stopped(main: Coroutine[Any, Any, None]) -> None:
     try:
         import uvloop
     except ImportError:  # pragma: no cover - platforms without uvloop
-        asyncio.run(_serve(config, on_ready))
+        asyncio.run(main)
     else:
-        uvloop.run(_serve(config, on_ready))
+        uvloop.run(main)
 
 
 async def _serve(config: Config, on_ready: Callable[[Node], None]) -> None:

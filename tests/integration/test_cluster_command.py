@@ -1,0 +1,159 @@
+"""`roomserver cluster`: node processes sharing Redis; one killed, its players resume elsewhere."""
+
+import asyncio
+import contextlib
+import os
+import signal
+import socket
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from clients.python.room_client import RoomClient
+from protocol.codec import decode_server
+from protocol.messages import RoomJoin, RoomResumed, Spin, SpinResult
+from roomserver.store.ledger import Ledger
+from tests.support.node import TEST_AUTH, create_tournament, fetch_spins, join, token, unique
+
+CONFIG = """\
+[server]
+host = "127.0.0.1"
+[postgres]
+dsn = "{dsn}"
+pool_min_size = 1
+pool_max_size = 4
+[redis]
+url = "{redis_url}"
+[auth]
+jwt_secret = "{jwt_secret}"
+[events]
+file = "{events_file}"
+"""
+
+
+def free_cluster_port(nodes: int) -> int:
+    """A port P with P, P+6.. and P+16.. (the balancer and the nodes' ports) all free now."""
+    for _ in range(200):
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port: int = probe.getsockname()[1]
+        if port + 16 + nodes >= 65535:
+            continue
+        wanted = [
+            port,
+            *(port + 6 + n for n in range(nodes)),
+            *(port + 16 + n for n in range(nodes)),
+        ]
+        if all(_free(candidate) for candidate in wanted):
+            return port
+    raise AssertionError("no free range of ports")
+
+
+def _free(port: int) -> bool:
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
+@contextlib.asynccontextmanager
+async def cluster_process(
+    workdir: Path, config: Path, nodes: int, port: int
+) -> AsyncIterator[asyncio.subprocess.Process]:
+    """`roomserver cluster`, yielded once every node answers /ready; stopped with SIGTERM."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ROOMSERVER_")}
+    with (workdir / "cluster.log").open("wb") as log:
+        process = await asyncio.create_subprocess_exec(
+            *(sys.executable, "-m", "roomserver", "--config", str(config), "cluster"),
+            *("--nodes", str(nodes), "--port", str(port)),
+            cwd=workdir,
+            env=env,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=log,
+        )
+    try:
+        async with httpx.AsyncClient(timeout=2.0) as client, asyncio.timeout(90):
+            for n in range(nodes):
+                while True:
+                    if process.returncode is not None:
+                        text = (workdir / "cluster.log").read_text(errors="replace")
+                        pytest.fail(f"roomserver cluster exited with {process.returncode}:\n{text}")
+                    with contextlib.suppress(httpx.TransportError):
+                        ready = await client.get(f"http://127.0.0.1:{port + 16 + n}/ready")
+                        if ready.status_code == 200:
+                            break
+                    await asyncio.sleep(0.2)
+        yield process
+        process.send_signal(signal.SIGTERM)
+        async with asyncio.timeout(60):
+            await process.wait()
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(180)
+async def test_a_killed_nodes_players_resume_on_another_node_with_no_gap(
+    tmp_path: Path, database_dsn: str, redis_url: str, ledger: Ledger
+) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text(
+        CONFIG.format(
+            dsn=database_dsn,
+            redis_url=redis_url,
+            jwt_secret=TEST_AUTH.jwt_secret,
+            events_file=tmp_path / "events.jsonl",
+        )
+    )
+    port = free_cluster_port(2)
+    first_url, second_url = (f"ws://127.0.0.1:{port + 6 + n}/ws" for n in range(2))
+    room = (await create_tournament(ledger)).config.tournament_id
+    player, watcher = unique("p"), unique("w")
+    keys = [unique("k") for _ in range(3)]
+    async with cluster_process(tmp_path, config, 2, port) as launcher:
+        async with await RoomClient.connect(second_url, token(watcher)) as watching:
+            await join(watching, room)
+            doomed = await RoomClient.connect(first_url, token(player))
+            snapshot = await join(doomed, room)
+            results = []
+            for n, key in enumerate(keys):
+                await doomed.send(Spin(room=room, stake=10, idempotency_key=key, rid=str(n)))
+                results.append(await doomed.recv_type(SpinResult, rid=str(n)))
+            await asyncio.sleep(0.3)  # the spins' room frames go out before the node dies
+            pid = int((tmp_path / "var" / "cluster" / "node-1.pid").read_text())
+            os.kill(pid, signal.SIGKILL)
+            await doomed.until_closed()
+            # Back on the surviving node, resuming from the snapshot: every frame since, in order.
+            async with await RoomClient.connect(second_url, token(player)) as back:
+                await back.send(
+                    RoomJoin(
+                        room=room,
+                        since_seq=snapshot.payload.seq,
+                        since_epoch=snapshot.payload.epoch,
+                        rid="back",
+                    )
+                )
+                resumed = await back.recv_type(RoomResumed, rid="back")
+                replayed = [
+                    decode_server(await back.ws.recv(decode=False))
+                    for _ in range(resumed.payload.replayed)
+                ]
+                # The last spin retried with its key: the stored result, not a second spin.
+                await back.send(Spin(room=room, stake=10, idempotency_key=keys[-1], rid="again"))
+                again = await back.recv_type(SpinResult, rid="again")
+        assert launcher.returncode is None
+    assert [frame.seq for frame in replayed] == list(
+        range(snapshot.payload.seq + 1, resumed.payload.seq + 1)
+    )
+    assert again.payload.spin_id == results[-1].payload.spin_id
+    spins = await fetch_spins(ledger, room, player)
+    assert sorted(row["idempotency_key"] for row in spins) == sorted(keys)
+    assert launcher.returncode == 0
