@@ -7,6 +7,7 @@ import redis.asyncio as redis
 from api.api_keys import ApiKeys
 from api.rate_limits import ApiRateLimiter
 from api.signatures import SignatureVerifier
+from roomserver.cluster.nodes import NodeDirectory
 from roomserver.config import Config
 from roomserver.gateway.hub import Hub
 from roomserver.gateway.tokens import TokenVerifier
@@ -35,3 +36,4 @@ class ApiContext:
     signatures: SignatureVerifier
     rate_limiter: ApiRateLimiter
     redis: "redis.Redis | None"  # the configured Redis, for readiness
+    nodes: NodeDirectory  # the live nodes and their load

@@ -5,7 +5,6 @@ node.
 """
 
 import asyncio
-import importlib.metadata
 import logging
 import socket
 
@@ -20,11 +19,13 @@ from api.context import ApiContext
 from api.limits import HeaderLimit
 from api.rate_limits import ApiRateLimiter
 from api.signatures import MemoryNonceStore, NonceStore, RedisNonceStore, SignatureVerifier
+from roomserver.cluster.nodes import NodeDirectory
 from roomserver.config import ApiConfig, Config
 from roomserver.gateway.hub import Hub
 from roomserver.gateway.tokens import TokenVerifier
 from roomserver.ops.metrics import NodeMetrics
 from roomserver.ops.startup import listen_error
+from roomserver.ops.version import package_version
 from roomserver.rooms.registry import RoomDirectory
 from roomserver.services.registration import Registrations
 from roomserver.services.sandbox import SANDBOX_API_KEY_CONFIG, SANDBOX_WALLET_AGENT
@@ -102,6 +103,7 @@ def start_side_api(
     metrics: NodeMetrics,
     scheduler: TournamentScheduler,
     registrations: Registrations,
+    nodes: NodeDirectory,
 ) -> ApiServer:
     """Build the side API over the node's services and bind its listener."""
     api = config.api
@@ -118,7 +120,7 @@ def start_side_api(
     context = ApiContext(
         config=config,
         node_id=node_id,
-        version=_version(),
+        version=package_version(),
         ledger=ledger,
         hub=hub,
         rooms=rooms,
@@ -130,12 +132,6 @@ def start_side_api(
         signatures=SignatureVerifier(agents, api.signature_window_s, nonces),
         rate_limiter=ApiRateLimiter(api.rate_limits_per_min, config.redis.url, redis_client),
         redis=redis_client,
+        nodes=nodes,
     )
     return ApiServer(create_app(context), api.host, api.port, redis_client, limits=api)
-
-
-def _version() -> str:
-    try:
-        return importlib.metadata.version("roomserver")
-    except importlib.metadata.PackageNotFoundError:
-        return "0+unknown"

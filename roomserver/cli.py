@@ -5,7 +5,6 @@
 
 import argparse
 import asyncio
-import importlib.metadata
 import logging
 import os
 import shlex
@@ -21,6 +20,7 @@ from roomserver.local_cluster import run_cluster
 from roomserver.node import Node, running_node
 from roomserver.ops.log_redaction import configure_logging
 from roomserver.ops.startup import StartupError
+from roomserver.ops.version import package_version
 from roomserver.services.sandbox import sandbox_player
 
 log = logging.getLogger("roomserver")
@@ -98,14 +98,6 @@ def main(argv: list[str] | None = None) -> int:
         print(f"roomserver: {startup_error}", file=sys.stderr)
         return 1
     return 0
-
-
-def package_version() -> str:
-    """The installed package's version."""
-    try:
-        return importlib.metadata.version("roomserver")
-    except importlib.metadata.PackageNotFoundError:
-        return "0+unknown"
 
 
 def _startup_error_in(exc: BaseException) -> StartupError | None:

@@ -15,6 +15,7 @@ import asyncpg
 import msgspec
 
 from api.server import start_side_api
+from roomserver.cluster.nodes import NodeLoad
 from roomserver.cluster.open import open_cluster
 from roomserver.config import Config, EventsConfig
 from roomserver.domain.event_envelope import EventSink
@@ -30,6 +31,7 @@ from roomserver.ops.embedded_postgres import (
 )
 from roomserver.ops.metrics import NodeMetrics
 from roomserver.ops.startup import StartupError, database_error, listen_error, wait_for_database
+from roomserver.ops.version import package_version
 from roomserver.rooms.registry import RoomDirectory
 from roomserver.services.presence_events import PresenceEvents
 from roomserver.services.registration import Registrations
@@ -135,6 +137,16 @@ async def running_node(config: Config) -> AsyncIterator[Node]:
                     raise listen_error(
                         exc, "server", config.server.host, config.server.port
                     ) from None
+                version = package_version()
+                cluster.report_load(
+                    lambda: NodeLoad(
+                        config.server.node_id,
+                        config.server.public_url,
+                        version,
+                        len(hub.sessions),
+                        len(rooms),
+                    )
+                )
                 background = [
                     tasks.create_task(hub.watch_slow_consumers()),
                     tasks.create_task(scheduler.run()),
@@ -147,7 +159,15 @@ async def running_node(config: Config) -> AsyncIterator[Node]:
                 try:
                     if config.api.enabled:
                         api_server = start_side_api(
-                            config, ledger, hub, rooms, tokens, metrics, scheduler, registrations
+                            config,
+                            ledger,
+                            hub,
+                            rooms,
+                            tokens,
+                            metrics,
+                            scheduler,
+                            registrations,
+                            cluster.nodes,
                         )
                         tasks.create_task(api_server.run())
                     yield Node(

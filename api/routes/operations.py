@@ -65,7 +65,8 @@ async def metrics(request: Request[Any, Any, Any]) -> Response[bytes]:
 async def server_info(request: Request[Any, Any, Any]) -> ServerInfo:
     """Public WebSocket URL, load and version.
 
-    `nodes` lists the live nodes (this one alone until nodes share Redis).
+    `nodes` lists every live node with the load of its last heartbeat (every two seconds), this
+    one first with its load now; a single node lists itself.
     """
     context = context_of(request)
     node = NodeInfo(
@@ -75,13 +76,24 @@ async def server_info(request: Request[Any, Any, Any]) -> ServerInfo:
         connections=len(context.hub.sessions),
         rooms=len(context.rooms),
     )
+    others = [
+        NodeInfo(
+            node_id=other.node_id,
+            public_url=other.public_url,
+            version=other.version,
+            connections=other.connections,
+            rooms=other.rooms,
+        )
+        for other in await context.nodes.live()
+        if other.node_id != node.node_id
+    ]
     return ServerInfo(
         node_id=node.node_id,
         public_url=node.public_url,
         version=node.version,
         connections=node.connections,
         rooms=node.rooms,
-        nodes=[node],
+        nodes=[node, *others],
     )
 
 

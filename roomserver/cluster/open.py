@@ -2,7 +2,7 @@
 
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
 import redis.asyncio as redis
@@ -10,6 +10,7 @@ import redis.asyncio as redis
 from roomserver.cluster.broker import Broker
 from roomserver.cluster.broker_local import LocalBroker
 from roomserver.cluster.broker_redis import RedisBroker
+from roomserver.cluster.nodes import LocalNodes, NodeDirectory, NodeLoad
 from roomserver.cluster.presence import Presence
 from roomserver.cluster.presence_local import LocalPresence
 from roomserver.cluster.presence_redis import RedisPresence
@@ -25,7 +26,13 @@ class Cluster:
 
     broker: Broker
     presence: Presence
+    nodes: NodeDirectory
     shared: bool
+
+    def report_load(self, own: Callable[[], NodeLoad]) -> None:
+        """Have `own` tell this node's load to the node directory (with each heartbeat)."""
+        if isinstance(self.nodes, LocalNodes | RedisPresence):
+            self.nodes.own = own
 
 
 @contextlib.asynccontextmanager
@@ -38,7 +45,8 @@ async def open_cluster(
         StartupError: Redis cannot be reached at start.
     """
     if not redis_config.url:
-        yield Cluster(LocalBroker(rooms.history_size), LocalPresence(), shared=False)
+        nodes = LocalNodes(lambda: NodeLoad(node_id, "", "", 0, 0))
+        yield Cluster(LocalBroker(rooms.history_size), LocalPresence(), nodes, shared=False)
         return
     # TCP keepalive on every connection, the subscription's included; a peer that died
     # without closing is also found by the broker's own probe.
@@ -53,7 +61,7 @@ async def open_cluster(
         except (redis.RedisError, OSError) as exc:
             raise redis_error(exc, redis_config.url) from None
         log.info("rooms shared through Redis as node %s", node_id)
-        yield Cluster(broker, presence, shared=True)
+        yield Cluster(broker, presence, presence, shared=True)
     finally:
         await presence.close()
         await broker.close()

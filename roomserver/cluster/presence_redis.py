@@ -16,7 +16,10 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Final
 
+import msgspec
 import redis.asyncio as redis
+
+from roomserver.cluster.nodes import NodeLoad
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +77,8 @@ class RedisPresence:
         self._remove = client.register_script(_REMOVE)
         self._task: asyncio.Task[None] | None = None
         self.on_went_offline: WentOffline | None = None
+        # What this node reports with each heartbeat (server-info lists it for every node).
+        self.own: Callable[[], NodeLoad] | None = None
 
     # ------------------------------------------------------------ lifecycle
 
@@ -98,6 +103,16 @@ class RedisPresence:
         now_ms = int(time.time() * 1000)
         nodes = await self._client.zrangebyscore(self._nodes_key, now_ms, "+inf")
         return sorted(_text(node) for node in nodes)
+
+    async def live(self) -> list[NodeLoad]:
+        """Every live node with the load of its last heartbeat (`NodeDirectory`)."""
+        nodes = await self.live_nodes()
+        if not nodes:
+            return []
+        reports = await self._client.mget([self._info_key(node) for node in nodes])
+        return [
+            msgspec.json.decode(report, type=NodeLoad) for report in reports if report is not None
+        ]
 
     # ------------------------------------------------------------ Presence
 
@@ -144,7 +159,12 @@ class RedisPresence:
 
     async def _beat(self) -> None:
         expires_ms = int((time.time() + self._node_ttl_s) * 1000)
-        await self._client.zadd(self._nodes_key, {self._node_id: expires_ms})
+        async with self._client.pipeline(transaction=False) as pipe:
+            pipe.zadd(self._nodes_key, {self._node_id: expires_ms})
+            if self.own is not None:
+                report = msgspec.json.encode(self.own())
+                pipe.set(self._info_key(self._node_id), report, px=int(self._node_ttl_s * 1000))
+            await pipe.execute()
 
     async def _reap_dead(self) -> None:
         now_ms = int(time.time() * 1000)
@@ -170,7 +190,7 @@ class RedisPresence:
                     await self.on_went_offline(room_id, player_id)
                 except Exception:
                     log.exception("could not announce %s offline in %s", player_id, room_id)
-        await self._client.delete(node_key)
+        await self._client.delete(node_key, self._info_key(node))
         await self._client.zrem(self._nodes_key, node)
 
     async def _remove_connection(
@@ -188,6 +208,9 @@ class RedisPresence:
 
     def _node_key(self, node: str) -> str:
         return f"{self._prefix}node:{node}:connections"
+
+    def _info_key(self, node: str) -> str:
+        return f"{self._prefix}node:{node}:load"
 
     @staticmethod
     def _field(player_id: str, node: str, connection_id: str) -> str:

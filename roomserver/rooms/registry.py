@@ -95,6 +95,10 @@ class RoomDirectory:
         if self._rooms.get(room.room_id) is room:
             del self._rooms[room.room_id]
 
+    async def players_online(self, room_id: str) -> int:
+        """Players connected to the room on any node (presence is shared when nodes are)."""
+        return await self._presence.count(room_id)
+
     async def push_chips(self, room_id: str, player_id: str, chips: int) -> None:
         """Push the player's chips in the room after a registration credited them.
 

@@ -63,6 +63,10 @@ class LiveRooms(Protocol):
         """The tournament's room, opened if needed; None when there is no such tournament."""
         ...
 
+    async def players_online(self, room_id: str) -> int:
+        """Players connected to the room on any node."""
+        ...
+
     async def push_chips(self, room_id: str, player_id: str, chips: int) -> None:
         """Push the player's chips after a registration credited them."""
         ...

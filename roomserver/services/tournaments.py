@@ -190,7 +190,7 @@ class TournamentService:
         return activity.registered, await self._ledger.ranked_players(tournament_id, limit, offset)
 
     async def status(self, tournament_id: str) -> TournamentOverview:
-        """Status, totals, and this node's share of the room.
+        """Status, totals, players online on every node, and this node if the room is open here.
 
         Raises:
             Refused: NOT_FOUND.
@@ -201,7 +201,7 @@ class TournamentService:
         return TournamentOverview(
             tournament,
             activity,
-            players_online=0 if room is None else room.players_online,
+            players_online=await self._rooms.players_online(tournament_id),
             owner_node=None if room is None else self._node_id,
         )
 

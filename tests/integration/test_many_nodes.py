@@ -14,6 +14,7 @@ from roomserver.domain import slot_game
 from roomserver.node import Node
 from roomserver.store.ledger import Ledger
 from tests.integration.conftest import NodeStarter
+from tests.support.api import admin_client, api_config
 from tests.support.node import create_tournament, join, token, unique, ws_url
 
 
@@ -146,3 +147,31 @@ async def test_presence_counts_a_player_on_two_nodes_once(
         async with await RoomClient.connect(ws_url(second), token(twice)) as again:
             # The same player through a second node: still two players online.
             assert (await join(again, room)).payload.players_online == 2
+
+
+async def test_status_and_server_info_show_the_whole_cluster(
+    start_node: NodeStarter, base_config: Config, redis_url: str, ledger: Ledger
+) -> None:
+    room = (await create_tournament(ledger)).config.tournament_id
+    async with (
+        cluster(start_node, api_config(base_config), redis_url, count=2) as (first, second),
+        await RoomClient.connect(ws_url(first), token(unique("p"))) as a,
+        await RoomClient.connect(ws_url(second), token(unique("p"))) as b,
+        admin_client(first) as api,
+    ):
+        await join(a, room)
+        await join(b, room)
+        status = (await api.get(f"/internal/tournaments/{room}/status")).json()
+        assert status["players_online"] == 2  # one here, one on the other node
+        # Each node reports its load with its heartbeat (every two seconds).
+        async with asyncio.timeout(10):
+            while True:
+                info = (await api.get("/internal/server-info")).json()
+                if len(info["nodes"]) == 2:
+                    break
+                await asyncio.sleep(0.2)
+    assert [node["node_id"] for node in info["nodes"]] == [
+        first.config.server.node_id,
+        second.config.server.node_id,
+    ]
+    assert [node["connections"] for node in info["nodes"]] == [1, 1]
