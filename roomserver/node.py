@@ -130,7 +130,9 @@ async def running_node(config: Config) -> AsyncIterator[Node]:
                     metrics,
                 )
                 metrics.attach(hub, rooms)
-                scheduler = TournamentScheduler(ledger, rooms, tick_s=config.lifecycle.tick_s)
+                scheduler = TournamentScheduler(
+                    ledger, rooms, tick_s=config.lifecycle.tick_s, shared_rooms=cluster.shared
+                )
                 try:
                     await hub.start()
                 except OSError as exc:

@@ -136,6 +136,11 @@ class RoomState:
         frames.append(announcement)
         return frames
 
+    def tournament_moved(self, tournament: Tournament) -> None:
+        """Another node announced the tournament's move: take its new state, publish nothing."""
+        self._tournament = tournament
+        self._config_payload = _room_config(tournament)
+
     # ------------------------------------------------------------ members
 
     def join(

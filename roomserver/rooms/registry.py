@@ -77,6 +77,7 @@ class RoomDirectory:
                     self._presence,
                     self._config,
                     on_closed=self._evict,
+                    reload=lambda: self._ledger.load_tournament(room_id),
                 )
                 self._rooms[room_id] = room
                 task = self._start_task(room.run())

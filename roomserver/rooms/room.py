@@ -21,9 +21,7 @@ import asyncio
 import logging
 import time
 from collections import deque
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from typing import Final
+from collections.abc import Awaitable, Callable, Mapping
 
 from protocol.codec import encode
 from protocol.codes import CloseReason
@@ -35,6 +33,20 @@ from roomserver.config import RoomsConfig
 from roomserver.domain.refusal import Refusal, Refused
 from roomserver.domain.room_state import RoomState
 from roomserver.domain.tournament import Standing, Tournament
+from roomserver.rooms.commands import (
+    FLUSH,
+    LIFECYCLE_PREFIX,
+    REFRESH,
+    Balances,
+    Command,
+    Flush,
+    Join,
+    Leave,
+    Lifecycle,
+    Refresh,
+    Score,
+    Unregister,
+)
 from roomserver.rooms.member import Member
 
 log = logging.getLogger(__name__)
@@ -50,67 +62,6 @@ class RoomBusy(Refused):
 
 class RoomClosed(Exception):
     """The room closed (no members, quiet) before the join reached it: open it again."""
-
-
-def _future() -> "asyncio.Future[None]":
-    return asyncio.get_running_loop().create_future()
-
-
-@dataclass(slots=True)
-class _Join:
-    member: Member
-    since_seq: int | None
-    since_epoch: str | None
-    balance: int
-    rid: str | None
-    done: asyncio.Future[None] = field(default_factory=_future)
-
-
-@dataclass(slots=True)
-class _Leave:
-    member: Member
-    rid: str | None
-    reply: bool
-    done: asyncio.Future[None] = field(default_factory=_future)
-
-
-@dataclass(slots=True)
-class _Score:
-    player_id: str
-    name: str
-    score: int
-    reached_at_s: float
-    version: int
-    done: asyncio.Future[int | None] = field(
-        default_factory=lambda: asyncio.get_running_loop().create_future()
-    )
-
-
-@dataclass(slots=True)
-class _Unregister:
-    player_id: str
-    done: asyncio.Future[None] = field(default_factory=_future)
-
-
-@dataclass(slots=True)
-class _Lifecycle:
-    tournament: Tournament
-    announcement: ServerMessage
-    done: asyncio.Future[None] = field(default_factory=_future)
-
-
-@dataclass(slots=True)
-class _Balances:
-    balances: Mapping[str, int]
-    done: asyncio.Future[None] = field(default_factory=_future)
-
-
-class _Flush:
-    """The coalescing tick is due."""
-
-
-_FLUSH: Final = _Flush()
-_Command = _Join | _Leave | _Score | _Unregister | _Lifecycle | _Balances | _Flush
 
 
 def _connection_id(member: Member) -> str:
@@ -130,6 +81,7 @@ class Room:
         config: RoomsConfig,
         *,
         on_closed: Callable[["Room"], None],
+        reload: Callable[[], Awaitable[Tournament | None]] | None = None,
     ) -> None:
         """Load the room; `run` starts it.
 
@@ -140,6 +92,8 @@ class Room:
             presence: Counts the players online.
             config: Room settings.
             on_closed: Called, once and synchronously, when the room closes itself.
+            reload: Reads the tournament afresh, when a lifecycle frame another node published
+                goes by.
         """
         self.room_id = tournament.config.tournament_id
         self._state = RoomState(
@@ -149,8 +103,9 @@ class Room:
         self._presence = presence
         self._config = config
         self._on_closed = on_closed
-        self._urgent: deque[_Command] = deque()
-        self._inbox: deque[_Join] = deque()
+        self._reload = reload
+        self._urgent: deque[Command] = deque()
+        self._inbox: deque[Join] = deque()
         self._wakeup = asyncio.Event()
         self._members: dict[str, Member] = {}
         # Sessions between reading the stream and receiving their reply: frames delivered
@@ -210,7 +165,7 @@ class Room:
             raise RoomClosed(self.room_id)
         if len(self._inbox) >= self._config.inbox_size:
             raise RoomBusy
-        command = _Join(member, since_seq, since_epoch, balance, rid)
+        command = Join(member, since_seq, since_epoch, balance, rid)
         self._inbox.append(command)
         self._wakeup.set()
         await command.done
@@ -221,7 +176,7 @@ class Room:
             if reply:
                 member.send(encode(self._state.left_reply(rid, now_s=time.time())))
             return
-        await self._post_urgent(_Leave(member, rid, reply))
+        await self._post_urgent(Leave(member, rid, reply))
 
     async def record_score(
         self, player_id: str, name: str, score: int, reached_at_s: float, version: int
@@ -230,7 +185,7 @@ class Room:
         if self._closed:
             # Nobody is left to tell; the stored standings are what a reopened room loads.
             return self._state.record_score(player_id, name, score, reached_at_s, version)
-        command = _Score(player_id, name, score, reached_at_s, version)
+        command = Score(player_id, name, score, reached_at_s, version)
         self._urgent.append(command)
         self._wakeup.set()
         return await command.done
@@ -238,12 +193,12 @@ class Room:
     async def unregister(self, player_id: str) -> None:
         """Take a player who hopped off out of the standings."""
         if not self._closed:
-            await self._post_urgent(_Unregister(player_id))
+            await self._post_urgent(Unregister(player_id))
 
     async def lifecycle_changed(self, tournament: Tournament, announcement: ServerMessage) -> None:
         """The tournament moved on (started, completed, cancelled): tell every member."""
         if not self._closed:
-            await self._post_urgent(_Lifecycle(tournament, announcement))
+            await self._post_urgent(Lifecycle(tournament, announcement))
 
     async def send_balances(self, balances: Mapping[str, int]) -> None:
         """Send each listed player connected here a `balance` frame in the room's currency.
@@ -254,9 +209,9 @@ class Room:
         is the caller's choice; see `RoomDirectory.push_chips` and `RoomDirectory.push_cash`.
         """
         if not self._closed:
-            await self._post_urgent(_Balances(balances))
+            await self._post_urgent(Balances(balances))
 
-    async def _post_urgent(self, command: _Leave | _Unregister | _Lifecycle | _Balances) -> None:
+    async def _post_urgent(self, command: Leave | Unregister | Lifecycle | Balances) -> None:
         self._urgent.append(command)
         self._wakeup.set()
         await command.done
@@ -285,7 +240,7 @@ class Room:
                 self._flush_handle.cancel()
             await self._broker.unsubscribe(self.room_id, self._deliver)
 
-    async def _next(self) -> _Command | None:
+    async def _next(self) -> Command | None:
         """The next command, urgent ones first; None when the room should close."""
         while not (self._urgent or self._inbox):
             self._wakeup.clear()
@@ -309,11 +264,11 @@ class Room:
         self._closed = True
         self._on_closed(self)
         for command in (*self._urgent, *self._inbox):
-            if isinstance(command, _Flush) or command.done.done():
+            if isinstance(command, Flush | Refresh) or command.done.done():
                 continue
-            if isinstance(command, _Join):
+            if isinstance(command, Join):
                 command.done.set_exception(RoomClosed(self.room_id))
-            elif isinstance(command, _Score):
+            elif isinstance(command, Score):
                 command.done.set_result(
                     self._state.record_score(
                         command.player_id,
@@ -328,9 +283,9 @@ class Room:
         self._urgent.clear()
         self._inbox.clear()
 
-    async def _handle(self, command: _Command) -> None:
+    async def _handle(self, command: Command) -> None:
         match command:
-            case _Score():
+            case Score():
                 rank = self._state.record_score(
                     command.player_id,
                     command.name,
@@ -339,16 +294,16 @@ class Room:
                     command.version,
                 )
                 command.done.set_result(rank)
-            case _Join():
+            case Join():
                 await self._on_join(command)
                 command.done.set_result(None)
-            case _Leave():
+            case Leave():
                 await self._on_leave(command)
                 command.done.set_result(None)
-            case _Unregister():
+            case Unregister():
                 self._state.unregister(command.player_id)
                 command.done.set_result(None)
-            case _Lifecycle():
+            case Lifecycle():
                 online = await self._presence.count(self.room_id)
                 await self._publish(
                     self._state.lifecycle_changed(
@@ -356,21 +311,26 @@ class Room:
                     )
                 )
                 command.done.set_result(None)
-            case _Balances():
+            case Refresh():
+                if self._reload is not None:
+                    tournament = await self._reload()
+                    if tournament is not None and tournament != self._state.tournament:
+                        self._state.tournament_moved(tournament)
+            case Balances():
                 frames = self._state.balance_frames(command.balances, now_s=time.time())
                 for player_id, frame in frames.items():
                     member = self._members.get(player_id)
                     if member is not None:
                         member.send(encode(frame))
                 command.done.set_result(None)
-            case _Flush():
+            case Flush():
                 self._last_flush_s = asyncio.get_running_loop().time()
                 online = await self._presence.count(self.room_id)
                 await self._publish(self._state.flush(now_s=time.time(), online=online))
         if self._state.needs_flush:
             self._schedule_flush()
 
-    async def _on_join(self, command: _Join) -> None:
+    async def _on_join(self, command: Join) -> None:
         member = command.member
         player_id = member.player_id
         came_online = await self._presence.add(self.room_id, player_id, _connection_id(member))
@@ -422,7 +382,7 @@ class Room:
             del self._joining[member]
         await self._publish(announce)
 
-    async def _on_leave(self, command: _Leave) -> None:
+    async def _on_leave(self, command: Leave) -> None:
         member = command.member
         if self._members.get(member.player_id) is member:
             del self._members[member.player_id]
@@ -450,7 +410,7 @@ class Room:
     def _post_flush(self) -> None:
         self._flush_handle = None
         if not self._closed:
-            self._urgent.append(_FLUSH)
+            self._urgent.append(FLUSH)
             self._wakeup.set()
 
     # ------------------------------------------------------------ frames
@@ -461,6 +421,10 @@ class Room:
             await self._broker.publish(self.room_id, message)
 
     def _deliver(self, position: StreamPosition, frame: bytes) -> None:
+        if frame.startswith(LIFECYCLE_PREFIX) and self._reload is not None:
+            # Published by whichever node moved the tournament; this room's state follows.
+            self._urgent.append(REFRESH)
+            self._wakeup.set()
         last, self._delivered = self._delivered, position
         if last is not None and (
             position.epoch != last.epoch or position.offset != last.offset + 1

@@ -83,11 +83,18 @@ _closing_decoder: Final = msgspec.json.Decoder(Closing)
 class TournamentScheduler:
     """Moves tournaments through their lifecycle and announces each move to the room."""
 
-    def __init__(self, ledger: Ledger, rooms: LiveRooms, *, tick_s: float) -> None:
-        """A scheduler ticking every `tick_s` seconds."""
+    def __init__(
+        self, ledger: Ledger, rooms: LiveRooms, *, tick_s: float, shared_rooms: bool = False
+    ) -> None:
+        """A scheduler ticking every `tick_s` seconds.
+
+        With `shared_rooms` (nodes share the rooms' streams), the node that moves a tournament
+        announces it even when the room is not open here: the members are on other nodes.
+        """
         self._ledger = ledger
         self._rooms = rooms
         self._tick_s = tick_s
+        self._shared_rooms = shared_rooms
         self._moving: set[str] = set()
 
     async def run(self) -> None:
@@ -200,8 +207,14 @@ class TournamentScheduler:
     async def _announce(
         self, tournament_id: str, announcement: Callable[[Tournament], ServerMessage]
     ) -> None:
-        """Tell the room's members on this node (if the room is open here), with its new state."""
+        """Tell the room's members, with its new state.
+
+        On a single node, only when the room is open (no member, nobody to tell); with shared
+        rooms, the room is opened to publish, and every node's room follows the frame.
+        """
         room = self._rooms.get(tournament_id)
+        if room is None and self._shared_rooms:
+            room = await self._rooms.open(tournament_id)
         if room is None:
             return
         tournament = await self._ledger.load_tournament(tournament_id)

@@ -2,13 +2,14 @@
 
 import asyncio
 import contextlib
+import datetime as dt
 from collections.abc import AsyncIterator
 
 import msgspec
 
 from clients.python.room_client import RoomClient
 from protocol.codec import decode_server
-from protocol.messages import RoomJoin, RoomResumed, Spin, SpinResult
+from protocol.messages import RoomJoin, RoomResumed, Spin, SpinResult, TournamentStarted
 from roomserver.config import Config, RedisConfig
 from roomserver.domain import slot_game
 from roomserver.node import Node
@@ -175,3 +176,32 @@ async def test_status_and_server_info_show_the_whole_cluster(
         second.config.server.node_id,
     ]
     assert [node["connections"] for node in info["nodes"]] == [1, 1]
+
+
+async def test_a_start_reaches_members_on_every_node_once_whichever_node_moved_it(
+    start_node: NodeStarter, base_config: Config, redis_url: str, ledger: Ledger
+) -> None:
+    starts_at = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=2)
+    tournament = await create_tournament(ledger, status="scheduled", starts_at=starts_at)
+    room = tournament.config.tournament_id
+    async with (
+        cluster(start_node, base_config, redis_url) as nodes,
+        contextlib.AsyncExitStack() as stack,
+    ):
+        # Members on two nodes; the third node has none, and its scheduler may be the one
+        # that starts the tournament.
+        members = [
+            await stack.enter_async_context(
+                await RoomClient.connect(ws_url(node), token(unique("p")))
+            )
+            for node in nodes[:2]
+        ]
+        for member in members:
+            assert (await join(member, room)).payload.status == "scheduled"
+        for member in members:
+            started = await member.recv_type(TournamentStarted, timeout_s=15)
+            assert started.payload.status == "running"
+        later = await room_frames(members[0], 0.5)
+        assert not any(b'"room.tournament.started"' in data for _, data in later)  # once
+        async with await RoomClient.connect(ws_url(nodes[1]), token(unique("p"))) as newcomer:
+            assert (await join(newcomer, room)).payload.status == "running"
