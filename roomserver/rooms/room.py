@@ -220,8 +220,10 @@ class Room:
 
     async def run(self) -> None:
         """Process commands until the room closes itself or the task is cancelled."""
-        await self._broker.subscribe(self.room_id, self._deliver)
         try:
+            # Inside the try: a room that cannot subscribe (Redis away) closes, so its waiting
+            # joins fail (and a later join opens it afresh) instead of waiting forever.
+            await self._broker.subscribe(self.room_id, self._deliver)
             while True:
                 command = await self._next()
                 if command is None:

@@ -6,10 +6,18 @@ import datetime as dt
 from collections.abc import AsyncIterator
 
 import msgspec
+import pytest
 
 from clients.python.room_client import RoomClient
 from protocol.codec import decode_server
-from protocol.messages import RoomJoin, RoomResumed, Spin, SpinResult, TournamentStarted
+from protocol.messages import (
+    RoomJoin,
+    RoomResumed,
+    RoomSnapshot,
+    Spin,
+    SpinResult,
+    TournamentStarted,
+)
 from roomserver.config import Config, RedisConfig
 from roomserver.domain import slot_game
 from roomserver.node import Node
@@ -17,6 +25,7 @@ from roomserver.store.ledger import Ledger
 from tests.integration.conftest import NodeStarter
 from tests.support.api import admin_client, api_config
 from tests.support.node import create_tournament, join, token, unique, ws_url
+from tests.support.services import free_tcp_port, start_redis_on
 
 
 @contextlib.asynccontextmanager
@@ -205,3 +214,55 @@ async def test_a_start_reaches_members_on_every_node_once_whichever_node_moved_i
         assert not any(b'"room.tournament.started"' in data for _, data in later)  # once
         async with await RoomClient.connect(ws_url(nodes[1]), token(unique("p"))) as newcomer:
             assert (await join(newcomer, room)).payload.status == "running"
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(120)
+async def test_redis_restarted_empty_members_learn_it_and_spins_go_on(
+    start_node: NodeStarter, base_config: Config, ledger: Ledger
+) -> None:
+    port = free_tcp_port()
+    redis_server = start_redis_on(port)
+    try:
+        room = (await create_tournament(ledger)).config.tournament_id
+        url = f"redis://127.0.0.1:{port}/0"
+        async with (
+            cluster(start_node, base_config, url, count=2) as (first, second),
+            await RoomClient.connect(ws_url(first), token(unique("p"))) as a,
+            await RoomClient.connect(ws_url(second), token(unique("p"))) as b,
+        ):
+            before = [await join(a, room), await join(b, room)]
+            redis_server.stop()
+            # Spins need only PostgreSQL: they go on while Redis is away.
+            await a.send(Spin(room=room, stake=10, idempotency_key=unique("k"), rid="s"))
+            assert (await a.recv_type(SpinResult, rid="s")).payload.stake == 10
+            redis_server = start_redis_on(port)  # empty: every stream is gone
+            # A newcomer's join publishes into a new epoch; the members' rooms see the stream
+            # broke and close their connections so they rejoin.
+            async with await RoomClient.connect(ws_url(first), token(unique("p"))) as c:
+                async with asyncio.timeout(20):
+                    while True:
+                        try:
+                            newcomer = await join(c, room)
+                            break
+                        except (AssertionError, TimeoutError):
+                            await asyncio.sleep(0.5)  # the nodes are still reconnecting
+                assert newcomer.payload.epoch != before[0].payload.epoch
+                for member in (a, b):
+                    await member.until_closed(timeout_s=20)
+                    assert member.close_code == 1012
+            async with await RoomClient.connect(ws_url(second), token(unique("p"))) as again:
+                await again.send(
+                    RoomJoin(
+                        room=room,
+                        since_seq=before[1].payload.seq,
+                        since_epoch=before[1].payload.epoch,
+                        rid="back",
+                    )
+                )
+                snapshot = await again.recv_type(RoomSnapshot, rid="back")
+        assert snapshot.payload.recovered is False
+        assert snapshot.payload.epoch == newcomer.payload.epoch
+        assert snapshot.payload.seq > before[1].payload.seq  # never backwards
+    finally:
+        redis_server.stop()

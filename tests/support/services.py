@@ -189,6 +189,21 @@ def start_redis(attempts: int = 3) -> Service:
     )
 
 
+def start_redis_on(port: int) -> Service:
+    """Starts a private ``redis-server`` (no persistence) on `port`, e.g. to restart one.
+
+    Raises:
+        ServiceUnavailableError: If ``redis-server`` is missing or never answers.
+    """
+    executable = shutil.which("redis-server")
+    if executable is None:
+        raise ServiceUnavailableError("redis-server is not on PATH")
+    service, problem = _try_start_redis(executable, port)
+    if service is None:
+        raise ServiceUnavailableError(f"redis-server on port {port}: {problem}")
+    return service
+
+
 def _try_start_redis(executable: str, port: int) -> tuple[Service | None, str]:
     workdir = Path(tempfile.mkdtemp(prefix="roomserver-test-redis-"))
     log_path = workdir / "redis.log"
