@@ -11,6 +11,7 @@ from roomserver.cluster.broker import StreamPosition
 from roomserver.cluster.broker_redis import RedisBroker
 from roomserver.cluster.presence_redis import RedisPresence
 from tests.support.redis import kill_subscriptions, redis_client
+from tests.support.services import free_tcp_port, start_redis_on
 
 HISTORY = 50
 
@@ -217,3 +218,28 @@ async def test_a_restarted_node_forgets_what_its_earlier_run_left(redis_url: str
             assert await restarted.count("r") == 0
         finally:
             await restarted.close()
+
+
+async def test_a_frame_costs_one_script_call_and_one_publish() -> None:
+    # A private server: its command statistics count this test's commands only.
+    server = start_redis_on(free_tcp_port())
+    try:
+        async with nodes(server.url, 3, check_interval_s=60.0) as brokers:
+            recorders = [Recorder() for _ in brokers]
+            for broker, recorder in zip(brokers, recorders, strict=True):
+                await broker.subscribe("r", recorder)
+            async with redis_client(server.url) as admin:
+                await admin.config_resetstat()
+                for n in range(300):
+                    await brokers[n % 3].publish("r", message(n))
+                for recorder in recorders:
+                    await recorder.until(300)
+                stats = await admin.info("commandstats")
+        calls = {name.removeprefix("cmdstat_"): int(v["calls"]) for name, v in stats.items()}
+        # One script call per frame, plus at most one position check per node meanwhile.
+        assert 300 <= calls["evalsha"] <= 303
+        assert calls["publish"] == 300
+        assert calls["xadd"] == 300
+        assert "xrange" not in calls  # no gap to repair
+    finally:
+        server.stop()
