@@ -139,6 +139,7 @@ async def running_node(config: Config) -> AsyncIterator[Node]:
                     raise listen_error(
                         exc, "server", config.server.host, config.server.port
                     ) from None
+                cluster.on_went_offline(rooms.went_offline)
                 version = package_version()
                 cluster.report_load(
                     lambda: NodeLoad(

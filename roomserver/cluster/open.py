@@ -13,7 +13,7 @@ from roomserver.cluster.broker_redis import RedisBroker
 from roomserver.cluster.nodes import LocalNodes, NodeDirectory, NodeLoad
 from roomserver.cluster.presence import Presence
 from roomserver.cluster.presence_local import LocalPresence
-from roomserver.cluster.presence_redis import RedisPresence
+from roomserver.cluster.presence_redis import RedisPresence, WentOffline
 from roomserver.config import RedisConfig, RoomsConfig
 from roomserver.ops.startup import redis_error
 
@@ -28,6 +28,11 @@ class Cluster:
     presence: Presence
     nodes: NodeDirectory
     shared: bool
+
+    def on_went_offline(self, announce: WentOffline) -> None:
+        """Have `announce` publish the players a dead node's removal took offline."""
+        if isinstance(self.presence, RedisPresence):
+            self.presence.on_went_offline = announce
 
     def report_load(self, own: Callable[[], NodeLoad]) -> None:
         """Have `own` tell this node's load to the node directory (with each heartbeat)."""

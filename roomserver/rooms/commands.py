@@ -75,6 +75,14 @@ class Balances:
     done: asyncio.Future[None] = field(default_factory=_future)
 
 
+@dataclass(slots=True)
+class WentOffline:
+    """A player's last connection, on a node that died, was removed: tell the room."""
+
+    player_id: str
+    done: asyncio.Future[None] = field(default_factory=_future)
+
+
 class Refresh:
     """A lifecycle frame went by: reload the tournament (another node may have moved it)."""
 
@@ -89,4 +97,4 @@ class Flush:
 
 
 FLUSH: Final = Flush()
-Command = Join | Leave | Score | Unregister | Lifecycle | Balances | Refresh | Flush
+Command = Join | Leave | Score | Unregister | Lifecycle | Balances | WentOffline | Refresh | Flush

@@ -100,6 +100,12 @@ class RoomDirectory:
         """Players connected to the room on any node (presence is shared when nodes are)."""
         return await self._presence.count(room_id)
 
+    async def went_offline(self, room_id: str, player_id: str) -> None:
+        """A dead node's player went offline: the room (opened here if needed) announces it."""
+        room = await self.open(room_id)
+        if room is not None:
+            await room.went_offline(player_id)
+
     async def push_chips(self, room_id: str, player_id: str, chips: int) -> None:
         """Push the player's chips in the room after a registration credited them.
 

@@ -46,6 +46,7 @@ from roomserver.rooms.commands import (
     Refresh,
     Score,
     Unregister,
+    WentOffline,
 )
 from roomserver.rooms.member import Member
 
@@ -195,6 +196,11 @@ class Room:
         if not self._closed:
             await self._post_urgent(Unregister(player_id))
 
+    async def went_offline(self, player_id: str) -> None:
+        """A player whose node died went offline: publish it as a leave (counts included)."""
+        if not self._closed:
+            await self._post_urgent(WentOffline(player_id))
+
     async def lifecycle_changed(self, tournament: Tournament, announcement: ServerMessage) -> None:
         """The tournament moved on (started, completed, cancelled): tell every member."""
         if not self._closed:
@@ -211,7 +217,9 @@ class Room:
         if not self._closed:
             await self._post_urgent(Balances(balances))
 
-    async def _post_urgent(self, command: Leave | Unregister | Lifecycle | Balances) -> None:
+    async def _post_urgent(
+        self, command: Leave | Unregister | Lifecycle | Balances | WentOffline
+    ) -> None:
         self._urgent.append(command)
         self._wakeup.set()
         await command.done
@@ -304,6 +312,13 @@ class Room:
                 command.done.set_result(None)
             case Unregister():
                 self._state.unregister(command.player_id)
+                command.done.set_result(None)
+            case WentOffline():
+                if not await self._presence.is_online(self.room_id, command.player_id):
+                    online = await self._presence.count(self.room_id)
+                    await self._publish(
+                        self._state.leave(command.player_id, now_s=time.time(), online=online)
+                    )
                 command.done.set_result(None)
             case Lifecycle():
                 online = await self._presence.count(self.room_id)

@@ -14,7 +14,7 @@ import pytest
 
 from clients.python.room_client import RoomClient
 from protocol.codec import decode_server
-from protocol.messages import RoomJoin, RoomResumed, Spin, SpinResult
+from protocol.messages import PlayerDisconnected, RoomJoin, RoomResumed, Spin, SpinResult
 from roomserver.store.ledger import Ledger
 from tests.support.node import TEST_AUTH, create_tournament, fetch_spins, join, token, unique
 
@@ -116,11 +116,13 @@ async def test_a_killed_nodes_players_resume_on_another_node_with_no_gap(
     port = free_cluster_port(2)
     first_url, second_url = (f"ws://127.0.0.1:{port + 6 + n}/ws" for n in range(2))
     room = (await create_tournament(ledger)).config.tournament_id
-    player, watcher = unique("p"), unique("w")
+    player, watcher, gone = unique("p"), unique("w"), unique("g")
     keys = [unique("k") for _ in range(3)]
     async with cluster_process(tmp_path, config, 2, port) as launcher:
         async with await RoomClient.connect(second_url, token(watcher)) as watching:
             await join(watching, room)
+            leaving = await RoomClient.connect(first_url, token(gone))
+            await join(leaving, room)
             doomed = await RoomClient.connect(first_url, token(player))
             snapshot = await join(doomed, room)
             results = []
@@ -131,6 +133,7 @@ async def test_a_killed_nodes_players_resume_on_another_node_with_no_gap(
             pid = int((tmp_path / "var" / "cluster" / "node-1.pid").read_text())
             os.kill(pid, signal.SIGKILL)
             await doomed.until_closed()
+            await leaving.until_closed()
             # Back on the surviving node, resuming from the snapshot: every frame since, in order.
             async with await RoomClient.connect(second_url, token(player)) as back:
                 await back.send(
@@ -149,11 +152,17 @@ async def test_a_killed_nodes_players_resume_on_another_node_with_no_gap(
                 # The last spin retried with its key: the stored result, not a second spin.
                 await back.send(Spin(room=room, stake=10, idempotency_key=keys[-1], rid="again"))
                 again = await back.recv_type(SpinResult, rid="again")
+                # When the dead node's heartbeat expires (10 s), the survivor removes its
+                # connections: the player who never came back is announced gone; the one who
+                # resumed here stays online (no false "disconnected").
+                offline = await watching.recv_type(PlayerDisconnected, timeout_s=30)
         assert launcher.returncode is None
     assert [frame.seq for frame in replayed] == list(
         range(snapshot.payload.seq + 1, resumed.payload.seq + 1)
     )
     assert again.payload.spin_id == results[-1].payload.spin_id
+    assert offline.payload.player_id == gone
+    assert offline.payload.players_online == 2  # the watcher and the player who resumed
     spins = await fetch_spins(ledger, room, player)
     assert sorted(row["idempotency_key"] for row in spins) == sorted(keys)
     assert launcher.returncode == 0
