@@ -19,12 +19,11 @@ from protocol.messages import (
     TournamentStarted,
 )
 from roomserver.config import Config, RedisConfig
-from roomserver.domain import slot_game
 from roomserver.node import Node
 from roomserver.store.ledger import Ledger
 from tests.integration.conftest import NodeStarter
 from tests.support.api import admin_client, api_config
-from tests.support.node import create_tournament, join, token, unique, ws_url
+from tests.support.node import create_tournament, join, token, unique, winning_seed, ws_url
 from tests.support.services import free_tcp_port, start_redis_on
 
 
@@ -42,15 +41,6 @@ async def cluster(
             )
             nodes.append(await stack.enter_async_context(start_node(config)))
         yield nodes
-
-
-def winning_seed(server_seed: bytes) -> str:
-    """A client seed whose spin with nonce 0 (a player's first) wins."""
-    return next(
-        seed
-        for seed in (f"w{n}" for n in range(100_000))
-        if slot_game.play(server_seed, seed, 0).multiplier > 0
-    )
 
 
 async def room_frames(client: RoomClient, quiet_s: float) -> list[tuple[int, bytes]]:

@@ -23,14 +23,13 @@ import pytest
 from clients.python.room_client import RoomClient
 from protocol.messages import Spin, SpinResult
 from roomserver.config import Config, EventsConfig
-from roomserver.domain import slot_game
 from roomserver.domain.event_envelope import Event, EventSink
 from roomserver.events.relay import OutboxRelay
 from roomserver.events.sinks import JsonLinesSink, open_sqs_sink, region_of, sqs_client
 from roomserver.store.ledger import Ledger
 from roomserver.store.pool import create_pool
 from tests.integration.conftest import NodeStarter
-from tests.support.node import create_tournament, join, token, unique, ws_url
+from tests.support.node import create_tournament, join, token, unique, winning_seed, ws_url
 from tests.support.services import free_tcp_port
 
 if TYPE_CHECKING:
@@ -427,15 +426,6 @@ async def test_event_committed_after_a_later_one_is_still_published(
 
 
 # ---------------------------------------------------------------- 4. SQS down
-
-
-def winning_seed(server_seed: bytes, nonce: int) -> str:
-    """A client seed whose spin at `nonce` wins (so the score moves and an event is written)."""
-    for n in range(10_000):
-        seed = f"win-{nonce}-{n}"
-        if slot_game.play(server_seed, seed, nonce).multiplier > 0:
-            return seed
-    raise AssertionError("no winning seed found")
 
 
 async def test_spins_go_on_while_sqs_is_down_and_the_backlog_drains_after(

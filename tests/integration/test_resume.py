@@ -12,10 +12,9 @@ from protocol.messages import (
     SpinResult,
 )
 from roomserver.config import Config, RoomsConfig
-from roomserver.domain import slot_game
 from roomserver.store.ledger import Ledger
 from tests.integration.conftest import NodeStarter
-from tests.support.node import create_tournament, join, token, unique, ws_url
+from tests.support.node import create_tournament, join, token, unique, winning_seed, ws_url
 
 
 async def test_reconnect_with_since_seq_replays_missed_frames_in_order(
@@ -26,11 +25,7 @@ async def test_reconnect_with_since_seq_replays_missed_frames_in_order(
     watcher_id, player_id = unique("w"), unique("p")
     # The first spin wins, so the room surely pushes a leaderboard (a spin that changes no
     # standing pushes none).
-    winning = next(
-        seed
-        for seed in (f"w{n}" for n in range(100_000))
-        if slot_game.play(tournament.server_seed, seed, 0).multiplier > 0
-    )
+    winning = winning_seed(tournament.server_seed)
     async with (
         start_node() as node,
         await RoomClient.connect(ws_url(node), token(player_id)) as player,

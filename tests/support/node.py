@@ -76,6 +76,15 @@ async def create_tournament(
     return loaded
 
 
+def winning_seed(server_seed: bytes, nonce: int = 0) -> str:
+    """A client seed whose spin at `nonce` wins (so the standings move and frames go out)."""
+    for n in range(10_000):
+        seed = f"win-{nonce}-{n}"
+        if slot_game.play(server_seed, seed, nonce).multiplier > 0:
+            return seed
+    raise AssertionError("no winning seed found")
+
+
 async def join(client: RoomClient, room: str, rid: str = "join") -> RoomSnapshot:
     """Join and return the snapshot."""
     await client.send(RoomJoin(room=room, rid=rid))
