@@ -9,6 +9,7 @@ WebSocket ports when HAProxy or nginx is installed. Ctrl-C stops everything it s
 
 import asyncio
 import contextlib
+import copy
 import logging
 import os
 import shutil
@@ -18,7 +19,7 @@ import subprocess
 import sys
 import time
 import tomllib
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
@@ -54,8 +55,7 @@ def node_ports(count: int, lb_port: int) -> list[NodePorts]:
 
 def node_config(base: dict[str, Any], ports: NodePorts, redis_url: str, dsn: str) -> dict[str, Any]:
     """The config file of one node: the user's, with this node's ports, name and shared services."""
-    raw = {section: dict(values) for section, values in base.items() if isinstance(values, dict)}
-    raw.update({key: value for key, value in base.items() if not isinstance(value, dict)})
+    raw = copy.deepcopy(base)
     raw.setdefault("server", {}).update(port=ports.ws_port, node_id=ports.name)
     raw.setdefault("api", {})["port"] = ports.api_port
     raw.setdefault("redis", {})["url"] = redis_url
@@ -343,12 +343,6 @@ def _port_open(port: int) -> bool:
 
 
 def _free_port() -> int:
-    with _listener() as listener:
+    with socket.create_server(("127.0.0.1", 0)) as listener:
         port: int = listener.getsockname()[1]
         return port
-
-
-@contextlib.contextmanager
-def _listener() -> Iterator[socket.socket]:
-    with socket.create_server(("127.0.0.1", 0)) as listener:
-        yield listener

@@ -36,16 +36,28 @@ _PROBE_PREFIX: Final = b"probe:"
 _CONFIRM_TIMEOUT_S: Final = 10.0
 _CLOSE_TIMEOUT_S: Final = 2.0
 
+# Both scripts start here. KEYS: stream, meta. `new_epoch`, `start_offset`: a new stream's epoch
+# and first top. A room's stream starts (its epoch created, any stale entries dropped) when its
+# meta is missing: first use, expiry, or Redis lost it.
+_OPEN_STREAM: Final = """
+local function open_stream(new_epoch, start_offset)
+  local epoch = redis.call('HGET', KEYS[2], 'epoch')
+  if not epoch then
+    epoch = new_epoch
+    redis.call('DEL', KEYS[1])
+    redis.call('HSET', KEYS[2], 'epoch', epoch, 'top', start_offset)
+  end
+  return epoch
+end
+"""
+
 # KEYS: stream, meta, channel. ARGV: head, tail, history size, ttl (s), epoch for a new stream,
 # offset a new stream starts at. Returns {offset, epoch} as strings (offsets stay below 2**53,
 # and '%d' prints them whole where Lua's default number format would not).
-_PUBLISH: Final = """
-local epoch = redis.call('HGET', KEYS[2], 'epoch')
-if not epoch then
-  epoch = ARGV[5]
-  redis.call('DEL', KEYS[1])
-  redis.call('HSET', KEYS[2], 'epoch', epoch, 'top', ARGV[6])
-end
+_PUBLISH: Final = (
+    _OPEN_STREAM
+    + """
+local epoch = open_stream(ARGV[5], ARGV[6])
 local offset = string.format('%d', redis.call('HINCRBY', KEYS[2], 'top', 1))
 local frame = ARGV[1] .. offset .. ARGV[2]
 redis.call('XADD', KEYS[1], 'MAXLEN', ARGV[3], offset .. '-0', 'f', frame)
@@ -54,22 +66,21 @@ redis.call('EXPIRE', KEYS[2], ARGV[4])
 redis.call('PUBLISH', KEYS[3], offset .. ' ' .. epoch .. ' ' .. frame)
 return {offset, epoch}
 """
+)
 
 # KEYS: stream, meta. ARGV: ttl (s), epoch for a new stream, offset a new stream starts at.
 # The stream's top, starting the stream when there is none; keeps a stream in use alive.
-_POSITION: Final = """
-local epoch = redis.call('HGET', KEYS[2], 'epoch')
-if not epoch then
-  epoch = ARGV[2]
-  redis.call('DEL', KEYS[1])
-  redis.call('HSET', KEYS[2], 'epoch', epoch, 'top', ARGV[3])
-end
+_POSITION: Final = (
+    _OPEN_STREAM
+    + """
+local epoch = open_stream(ARGV[2], ARGV[3])
 redis.call('EXPIRE', KEYS[2], ARGV[1])
 if redis.call('EXISTS', KEYS[1]) == 1 then
   redis.call('EXPIRE', KEYS[1], ARGV[1])
 end
 return {redis.call('HGET', KEYS[2], 'top'), epoch}
 """
+)
 
 
 def _clock_offset() -> int:

@@ -120,21 +120,26 @@ class RedisPresence:
         """Record a connection of this node; True when the player came online."""
         connections, players = self._room_keys(room_id)
         field = self._field(player_id, self._node_id, connection_id)
-        came_online = await self._add(keys=[connections, players], args=[field, player_id])
-        await self._client.sadd(
-            self._node_key(self._node_id), _SEPARATOR.join((room_id, player_id, connection_id))
-        )
+        # One round trip: the room's change and this node's own list of its connections.
+        async with self._client.pipeline(transaction=False) as pipe:
+            await self._add(keys=[connections, players], args=[field, player_id], client=pipe)
+            pipe.sadd(
+                self._node_key(self._node_id), self._member(room_id, player_id, connection_id)
+            )
+            came_online, _ = await pipe.execute()
         return bool(came_online)
 
     async def remove(self, room_id: str, player_id: str, connection_id: str) -> bool:
         """Forget a connection of this node; True when the player went offline."""
-        went_offline = await self._remove_connection(
-            room_id, player_id, self._node_id, connection_id
-        )
-        await self._client.srem(
-            self._node_key(self._node_id), _SEPARATOR.join((room_id, player_id, connection_id))
-        )
-        return went_offline
+        connections, players = self._room_keys(room_id)
+        field = self._field(player_id, self._node_id, connection_id)
+        async with self._client.pipeline(transaction=False) as pipe:
+            await self._remove(keys=[connections, players], args=[field, player_id], client=pipe)
+            pipe.srem(
+                self._node_key(self._node_id), self._member(room_id, player_id, connection_id)
+            )
+            went_offline, _ = await pipe.execute()
+        return bool(went_offline)
 
     async def count(self, room_id: str) -> int:
         """Distinct players online in the room, on every node."""
@@ -211,6 +216,10 @@ class RedisPresence:
 
     def _info_key(self, node: str) -> str:
         return f"{self._prefix}node:{node}:load"
+
+    @staticmethod
+    def _member(room_id: str, player_id: str, connection_id: str) -> str:
+        return _SEPARATOR.join((room_id, player_id, connection_id))
 
     @staticmethod
     def _field(player_id: str, node: str, connection_id: str) -> str:

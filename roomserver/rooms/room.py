@@ -125,11 +125,6 @@ class Room:
         return self._state.tournament
 
     @property
-    def players_online(self) -> int:
-        """Members connected to this node."""
-        return len(self._members)
-
-    @property
     def closed(self) -> bool:
         """Whether the room closed itself (see `RoomClosed`)."""
         return self._closed

@@ -24,11 +24,6 @@ class LiveRoom(Protocol):
         """The tournament as last announced to the room."""
         ...
 
-    @property
-    def players_online(self) -> int:
-        """Members connected to this node."""
-        ...
-
     def is_member(self, player_id: str) -> bool:
         """Whether the player is connected to this room on this node."""
         ...

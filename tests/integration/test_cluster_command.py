@@ -5,18 +5,23 @@ import contextlib
 import os
 import signal
 import socket
-import sys
-from collections.abc import AsyncIterator
 from pathlib import Path
 
-import httpx
 import pytest
 
 from clients.python.room_client import RoomClient
 from protocol.codec import decode_server
 from protocol.messages import PlayerDisconnected, RoomJoin, RoomResumed, Spin, SpinResult
 from roomserver.store.ledger import Ledger
-from tests.support.node import TEST_AUTH, create_tournament, fetch_spins, join, token, unique
+from tests.support.node import (
+    TEST_AUTH,
+    create_tournament,
+    fetch_spins,
+    join,
+    roomserver_process,
+    token,
+    unique,
+)
 
 CONFIG = """\
 [server]
@@ -61,42 +66,18 @@ def _free(port: int) -> bool:
         return True
 
 
-@contextlib.asynccontextmanager
-async def cluster_process(
+def cluster_process(
     workdir: Path, config: Path, nodes: int, port: int
-) -> AsyncIterator[asyncio.subprocess.Process]:
+) -> contextlib.AbstractAsyncContextManager[asyncio.subprocess.Process]:
     """`roomserver cluster`, yielded once every node answers /ready; stopped with SIGTERM."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ROOMSERVER_")}
-    with (workdir / "cluster.log").open("wb") as log:
-        process = await asyncio.create_subprocess_exec(
-            *(sys.executable, "-m", "roomserver", "--config", str(config), "cluster"),
-            *("--nodes", str(nodes), "--port", str(port)),
-            cwd=workdir,
-            env=env,
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.DEVNULL,
-            stderr=log,
-        )
-    try:
-        async with httpx.AsyncClient(timeout=2.0) as client, asyncio.timeout(90):
-            for n in range(nodes):
-                while True:
-                    if process.returncode is not None:
-                        text = (workdir / "cluster.log").read_text(errors="replace")
-                        pytest.fail(f"roomserver cluster exited with {process.returncode}:\n{text}")
-                    with contextlib.suppress(httpx.TransportError):
-                        ready = await client.get(f"http://127.0.0.1:{port + 16 + n}/ready")
-                        if ready.status_code == 200:
-                            break
-                    await asyncio.sleep(0.2)
-        yield process
-        process.send_signal(signal.SIGTERM)
-        async with asyncio.timeout(60):
-            await process.wait()
-    finally:
-        if process.returncode is None:
-            process.kill()
-            await process.wait()
+    return roomserver_process(
+        ("--config", str(config), "cluster", "--nodes", str(nodes), "--port", str(port)),
+        workdir,
+        [f"http://127.0.0.1:{port + 16 + n}/ready" for n in range(nodes)],
+        workdir / "cluster.log",
+        start_timeout_s=90.0,
+        stop_timeout_s=60.0,
+    )
 
 
 @pytest.mark.slow

@@ -8,7 +8,7 @@ import secrets
 import signal
 import sys
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import Any, Final
 
@@ -106,18 +106,19 @@ REPOSITORY: Final = Path(__file__).resolve().parents[2]
 
 
 @contextlib.asynccontextmanager
-async def sandbox_process(
-    config: Path,
-    api_url: str,
+async def roomserver_process(
+    arguments: Sequence[str],
+    cwd: Path,
+    ready_urls: Sequence[str],
     log_path: Path,
     *,
     start_timeout_s: float = 30.0,
     stop_timeout_s: float = 30.0,
 ) -> AsyncIterator[asyncio.subprocess.Process]:
-    """`python -m roomserver --config CONFIG run --sandbox` as a process of its own.
+    """`python -m roomserver ARGUMENTS` as a process of its own, in `cwd`.
 
-    Only the config file configures it (no ROOMSERVER_ variables); stderr goes to `log_path`.
-    Yielded once its side API answers /ready; then stopped with SIGTERM (killed if it outlasts
+    No ROOMSERVER_ variables reach it; stderr goes to `log_path`. Yielded once every URL of
+    `ready_urls` answers 200; then stopped with SIGTERM (killed if it outlasts
     `stop_timeout_s`), its exit code left in `returncode`.
     """
     env = {k: v for k, v in os.environ.items() if not k.startswith("ROOMSERVER_")}
@@ -126,31 +127,29 @@ async def sandbox_process(
             sys.executable,
             "-m",
             "roomserver",
-            "--config",
-            str(config),
-            "run",
-            "--sandbox",
-            # Relative paths the config leaves at their defaults resolve beside the config
-            # file, never in the checkout.
-            cwd=config.parent,
+            *arguments,
+            cwd=cwd,
             env=env,
             stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.DEVNULL,
             stderr=log,
         )
     try:
-        async with httpx.AsyncClient(base_url=api_url, timeout=2.0) as client:
+        async with httpx.AsyncClient(timeout=2.0) as client:
             deadline = time.monotonic() + start_timeout_s
-            while True:
-                if process.returncode is not None:
-                    text = await asyncio.to_thread(log_path.read_text, errors="replace")
-                    pytest.fail(f"the node exited with {process.returncode} during start:\n{text}")
-                with contextlib.suppress(httpx.TransportError):
-                    if (await client.get("/ready")).status_code == 200:
-                        break
-                if time.monotonic() > deadline:
-                    pytest.fail(f"the node's side API was not ready in {start_timeout_s} s")
-                await asyncio.sleep(0.1)
+            for url in ready_urls:
+                while True:
+                    if process.returncode is not None:
+                        text = await asyncio.to_thread(log_path.read_text, errors="replace")
+                        pytest.fail(
+                            f"roomserver exited with {process.returncode} at start:\n{text}"
+                        )
+                    with contextlib.suppress(httpx.TransportError):
+                        if (await client.get(url)).status_code == 200:
+                            break
+                    if time.monotonic() > deadline:
+                        pytest.fail(f"{url} did not answer 200 in {start_timeout_s} s")
+                    await asyncio.sleep(0.1)
         yield process
         process.send_signal(signal.SIGTERM)
         async with asyncio.timeout(stop_timeout_s):
@@ -159,3 +158,28 @@ async def sandbox_process(
         if process.returncode is None:
             process.kill()
             await process.wait()
+
+
+@contextlib.asynccontextmanager
+async def sandbox_process(
+    config: Path,
+    api_url: str,
+    log_path: Path,
+    *,
+    start_timeout_s: float = 30.0,
+    stop_timeout_s: float = 30.0,
+) -> AsyncIterator[asyncio.subprocess.Process]:
+    """`python -m roomserver --config CONFIG run --sandbox`, ready once its side API is.
+
+    Only the config file configures it; relative paths the config leaves at their defaults
+    resolve beside the config file, never in the checkout (see `roomserver_process`).
+    """
+    async with roomserver_process(
+        ("--config", str(config), "run", "--sandbox"),
+        config.parent,
+        [f"{api_url}/ready"],
+        log_path,
+        start_timeout_s=start_timeout_s,
+        stop_timeout_s=stop_timeout_s,
+    ) as process:
+        yield process
