@@ -124,7 +124,7 @@ def start_side_api(
         ledger=ledger,
         hub=hub,
         rooms=rooms,
-        tournaments=TournamentService(ledger, rooms, registrations, scheduler, node_id),
+        tournaments=TournamentService(ledger, rooms, registrations, scheduler),
         wallet=WalletService(ledger),
         tokens=tokens,
         metrics=metrics,

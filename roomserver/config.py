@@ -78,6 +78,9 @@ class RoomsConfig(_Section, frozen=True, forbid_unknown_fields=True, kw_only=Tru
     inbox_size: PositiveInt = 4096
     history_size: PositiveInt = 1024
     presence_detail_max_members: NonNegativeInt = 500
+    # The node publishing a room's leaderboard re-reads the standings from the ledger this
+    # often (and when it takes the room over), correcting any change a node failed to forward.
+    standings_reread_s: Seconds = 15.0
     # A room with no member and no pending work is closed after this quiet time (memory stays
     # bounded by the rooms in use); its stream outlives it for resume.
     dispose_after_s: Seconds = 30.0
@@ -102,6 +105,9 @@ class RedisConfig(_Section, frozen=True, forbid_unknown_fields=True, kw_only=Tru
     """The cross-node bus; empty means one node with an in-process bus."""
 
     url: str = ""
+    # One node per room publishes its leaderboard; its lease passes to another node when not
+    # renewed for this long (the node died or paused).
+    ticker_lease_s: Seconds = 3.0
 
 
 class JwtKey(_Section, frozen=True, forbid_unknown_fields=True, kw_only=True):

@@ -10,6 +10,7 @@ WebSocket ports when HAProxy or nginx is installed. Ctrl-C stops everything it s
 import asyncio
 import contextlib
 import copy
+import ctypes
 import logging
 import os
 import shutil
@@ -37,6 +38,7 @@ CLUSTER_DIR: Final = Path("var/cluster")
 SYSTEM_REDIS: Final = "redis://127.0.0.1:6379/0"
 _READY_TIMEOUT_S: Final = 60.0
 _STOP_TIMEOUT_S: Final = 30.0
+_PR_SET_PDEATHSIG: Final = 1  # prctl(2): the signal a process gets when its parent dies
 
 
 @dataclass(frozen=True, slots=True)
@@ -243,7 +245,12 @@ async def _node_process(path: Path, ports: NodePorts, *, sandbox: bool) -> Async
     env = {key: value for key, value in os.environ.items() if not key.startswith("ROOMSERVER_")}
     with log_path.open("wb") as output:
         process = await asyncio.create_subprocess_exec(
-            *command, stdin=subprocess.DEVNULL, stdout=output, stderr=output, env=env
+            *command,
+            stdin=subprocess.DEVNULL,
+            stdout=output,
+            stderr=output,
+            env=env,
+            preexec_fn=_stop_with_parent,
         )
     pid_path = CLUSTER_DIR / f"{ports.name}.pid"
     pid_path.write_text(f"{process.pid}\n")
@@ -260,6 +267,17 @@ async def _node_process(path: Path, ports: NodePorts, *, sandbox: bool) -> Async
                 process.kill()
                 await process.wait()
         pid_path.unlink(missing_ok=True)
+
+
+def _stop_with_parent() -> None:
+    """In a node's process before it runs: on Linux, SIGTERM it when the launcher dies.
+
+    A launcher killed outright (SIGKILL, a crash) cannot stop its nodes itself; without this
+    they would run on, orphaned, still holding their ports and beating as live nodes.
+    """
+    if sys.platform == "linux":
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 async def _wait_ready(process: asyncio.subprocess.Process, ports: NodePorts, log: Path) -> None:

@@ -113,8 +113,14 @@ async def running_node(config: Config) -> AsyncIterator[Node]:
                     tasks.create_task(coroutine)
 
                 rooms = RoomDirectory(
-                    ledger, cluster.broker, cluster.presence, config.rooms, tasks.create_task
+                    ledger,
+                    cluster.broker,
+                    cluster.presence,
+                    cluster.tickers,
+                    config.rooms,
+                    tasks.create_task,
                 )
+                cluster.on_ticker_granted(rooms.ticker_granted)
                 metrics = NodeMetrics()
                 tokens = TokenVerifier(config.auth)
                 registrations = Registrations(ledger, rooms)

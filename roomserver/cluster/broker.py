@@ -46,6 +46,9 @@ class StreamPosition(NamedTuple):
 Deliver = Callable[[StreamPosition, bytes], None]
 """Receives one published frame (already encoded, its `seq` set) and its position."""
 
+HearNote = Callable[[bytes], None]
+"""Receives one note forwarded to a room (see `Broker.forward`)."""
+
 
 class FrameTemplate(NamedTuple):
     """An encoded frame with a hole for its `seq`: `head + str(offset).encode() + tail`."""
@@ -77,13 +80,34 @@ class FrameTemplate(NamedTuple):
 class Broker(Protocol):
     """Sequencing, history and fan-out of room frames; one implementation per deployment."""
 
-    async def publish(self, room_id: str, message: ServerMessage) -> StreamPosition:
+    async def publish(
+        self,
+        room_id: str,
+        message: ServerMessage,
+        *,
+        fence: str | None = None,
+        once: str | None = None,
+    ) -> StreamPosition:
         """Give `message` the room's next offset as its `seq`, keep it in history, fan it out.
 
-        `message` is not modified; it must not carry a `seq`.
+        `message` is not modified; it must not carry a `seq`. A frame only the room's ticker
+        may publish carries the ticker's `fence` (see `roomserver.cluster.ticker`). A frame
+        that must go out once however often it is retried carries an idempotency key, `once`:
+        a frame already published with it is not published again.
 
         Returns:
-            The position of the published frame.
+            The position of the published frame (of the earlier one, for a repeated `once`).
+
+        Raises:
+            StaleFence: `fence` no longer holds the room's ticker lease; nothing was published.
+        """
+        ...
+
+    async def forward(self, room_id: str, note: bytes) -> None:
+        """Tell every node with the room open (this one included) `note`: not a frame.
+
+        Notes carry what nodes tell each other about a room (the standings they committed); they
+        have no `seq`, are not kept, and reach the nodes subscribed at that moment at most once.
         """
         ...
 
@@ -103,8 +127,11 @@ class Broker(Protocol):
         """
         ...
 
-    async def subscribe(self, room_id: str, deliver: Deliver) -> None:
-        """Call `deliver` with each frame published to the room from now on, in publish order."""
+    async def subscribe(self, room_id: str, deliver: Deliver, hear: HearNote | None = None) -> None:
+        """Call `deliver` with each frame published to the room from now on, in publish order.
+
+        `hear`, when given, is called with each note forwarded to the room from now on.
+        """
         ...
 
     async def unsubscribe(self, room_id: str, deliver: Deliver) -> None:

@@ -12,7 +12,7 @@ import msgspec
 
 from protocol.codec import encode
 from protocol.messages import ServerMessage
-from roomserver.cluster.broker import Deliver, StreamPosition
+from roomserver.cluster.broker import Deliver, HearNote, StreamPosition
 
 DEFAULT_STREAM_TTL_S: Final = 600.0
 _SWEEP_EVERY_S: Final = 10.0
@@ -36,6 +36,9 @@ class _Stream:
     frames: deque[bytes]
     last_active_s: float
     subscribers: list[Deliver] = field(default_factory=list)
+    hearers: dict[Deliver, HearNote] = field(default_factory=dict)
+    # The idempotency keys of frames published, with their positions (few: announcements).
+    once: dict[str, StreamPosition] = field(default_factory=dict)
 
 
 class LocalBroker:
@@ -81,15 +84,29 @@ class LocalBroker:
         """The number of streams held."""
         return len(self._streams)
 
-    async def publish(self, room_id: str, message: ServerMessage) -> StreamPosition:
-        """Sequence, store and deliver one frame (see `Broker.publish`)."""
+    async def publish(
+        self,
+        room_id: str,
+        message: ServerMessage,
+        *,
+        fence: str | None = None,
+        once: str | None = None,
+    ) -> StreamPosition:
+        """Sequence, store and deliver one frame (see `Broker.publish`).
+
+        One node holds every ticker lease: a `fence` is never stale here.
+        """
         if message.seq is not None:
             raise ValueError("a frame to publish must not have a seq yet")
         stream = self._stream(room_id)
+        if once is not None and once in stream.once:
+            return stream.once[once]
         stream.top += 1
         frame = encode(msgspec.structs.replace(message, seq=stream.top))
         stream.frames.append(frame)
         position = StreamPosition(stream.top, stream.epoch)
+        if once is not None:
+            stream.once[once] = position
         # A copy: a subscriber may unsubscribe from its callback.
         for deliver in tuple(stream.subscribers):
             deliver(position, frame)
@@ -112,15 +129,26 @@ class LocalBroker:
             return None
         return list(itertools.islice(stream.frames, since.offset + 1 - first, None))
 
-    async def subscribe(self, room_id: str, deliver: Deliver) -> None:
-        """Deliver the room's frames to `deliver` from now on."""
-        self._stream(room_id).subscribers.append(deliver)
+    async def forward(self, room_id: str, note: bytes) -> None:
+        """Hand `note` to the room's subscribers that listen for notes (see `Broker.forward`)."""
+        stream = self._streams.get(room_id)
+        if stream is not None:
+            for hear in tuple(stream.hearers.values()):
+                hear(note)
+
+    async def subscribe(self, room_id: str, deliver: Deliver, hear: HearNote | None = None) -> None:
+        """Deliver the room's frames to `deliver` (and its notes to `hear`) from now on."""
+        stream = self._stream(room_id)
+        stream.subscribers.append(deliver)
+        if hear is not None:
+            stream.hearers[deliver] = hear
 
     async def unsubscribe(self, room_id: str, deliver: Deliver) -> None:
         """Stop delivering to `deliver`; the stream stays for resume until it expires."""
         stream = self._streams.get(room_id)
         if stream is not None and deliver in stream.subscribers:
             stream.subscribers.remove(deliver)
+            stream.hearers.pop(deliver, None)
             stream.last_active_s = self._clock()
 
     def _stream(self, room_id: str) -> _Stream:

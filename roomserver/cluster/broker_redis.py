@@ -28,59 +28,19 @@ import redis.asyncio as redis
 from redis.asyncio.client import PubSub
 
 from protocol.messages import ServerMessage
-from roomserver.cluster.broker import Deliver, FrameTemplate, StreamPosition
+from roomserver.cluster.broker import Deliver, FrameTemplate, HearNote, StreamPosition
+from roomserver.cluster.stream_scripts import POSITION, PUBLISH, StreamKeys
+from roomserver.cluster.ticker import StaleFence
 
 log = logging.getLogger(__name__)
 
 _PROBE_PREFIX: Final = b"probe:"
+# A note on a room's channel starts so; a frame starts with its offset (digits).
+_NOTE_PREFIX: Final = b"n "
+# How long a frame's idempotency key is remembered: retries come within minutes, not days.
+_ONCE_TTL_S: Final = 86400
 _CONFIRM_TIMEOUT_S: Final = 10.0
 _CLOSE_TIMEOUT_S: Final = 2.0
-
-# Both scripts start here. KEYS: stream, meta. `new_epoch`, `start_offset`: a new stream's epoch
-# and first top. A room's stream starts (its epoch created, any stale entries dropped) when its
-# meta is missing: first use, expiry, or Redis lost it.
-_OPEN_STREAM: Final = """
-local function open_stream(new_epoch, start_offset)
-  local epoch = redis.call('HGET', KEYS[2], 'epoch')
-  if not epoch then
-    epoch = new_epoch
-    redis.call('DEL', KEYS[1])
-    redis.call('HSET', KEYS[2], 'epoch', epoch, 'top', start_offset)
-  end
-  return epoch
-end
-"""
-
-# KEYS: stream, meta, channel. ARGV: head, tail, history size, ttl (s), epoch for a new stream,
-# offset a new stream starts at. Returns {offset, epoch} as strings (offsets stay below 2**53,
-# and '%d' prints them whole where Lua's default number format would not).
-_PUBLISH: Final = (
-    _OPEN_STREAM
-    + """
-local epoch = open_stream(ARGV[5], ARGV[6])
-local offset = string.format('%d', redis.call('HINCRBY', KEYS[2], 'top', 1))
-local frame = ARGV[1] .. offset .. ARGV[2]
-redis.call('XADD', KEYS[1], 'MAXLEN', ARGV[3], offset .. '-0', 'f', frame)
-redis.call('EXPIRE', KEYS[1], ARGV[4])
-redis.call('EXPIRE', KEYS[2], ARGV[4])
-redis.call('PUBLISH', KEYS[3], offset .. ' ' .. epoch .. ' ' .. frame)
-return {offset, epoch}
-"""
-)
-
-# KEYS: stream, meta. ARGV: ttl (s), epoch for a new stream, offset a new stream starts at.
-# The stream's top, starting the stream when there is none; keeps a stream in use alive.
-_POSITION: Final = (
-    _OPEN_STREAM
-    + """
-local epoch = open_stream(ARGV[2], ARGV[3])
-redis.call('EXPIRE', KEYS[2], ARGV[1])
-if redis.call('EXISTS', KEYS[1]) == 1 then
-  redis.call('EXPIRE', KEYS[1], ARGV[1])
-end
-return {redis.call('HGET', KEYS[2], 'top'), epoch}
-"""
-)
 
 
 def _clock_offset() -> int:
@@ -89,24 +49,13 @@ def _clock_offset() -> int:
     return time.time_ns() // 1000
 
 
-@dataclass(frozen=True, slots=True)
-class _Keys:
-    stream: str
-    meta: str
-    channel: str
-
-    @classmethod
-    def of(cls, prefix: str, room_id: str) -> "_Keys":
-        tag = f"{prefix}{{t:{room_id}}}"
-        return cls(f"{tag}:stream", f"{tag}:meta", f"{tag}:frames")
-
-
 @dataclass(slots=True)
 class _Subscription:
     """A room this node delivers: its subscribers and the last position delivered."""
 
-    keys: _Keys
+    keys: StreamKeys
     subscribers: list[Deliver] = field(default_factory=list)
+    hearers: dict[Deliver, HearNote] = field(default_factory=dict)
     last: StreamPosition | None = None
     # Messages that arrived before `last` was known, delivered once it is.
     early: list[tuple[StreamPosition, bytes]] = field(default_factory=list)
@@ -151,8 +100,8 @@ class RedisBroker:
         self._prefix = key_prefix
         self._new_epoch = new_epoch
         self._probe_channel = f"{key_prefix}probe:{node_id}"
-        self._publish_script = client.register_script(_PUBLISH)
-        self._position_script = client.register_script(_POSITION)
+        self._publish_script = client.register_script(PUBLISH)
+        self._position_script = client.register_script(POSITION)
         self._pubsub: PubSub | None = None
         self._rooms: dict[str, _Subscription] = {}
         self._by_channel: dict[bytes, _Subscription] = {}
@@ -203,26 +152,51 @@ class RedisBroker:
 
     # ------------------------------------------------------------ Broker
 
-    async def publish(self, room_id: str, message: ServerMessage) -> StreamPosition:
-        """Sequence, store and publish one frame in one script call (see `Broker.publish`)."""
+    async def publish(
+        self,
+        room_id: str,
+        message: ServerMessage,
+        *,
+        fence: str | None = None,
+        once: str | None = None,
+    ) -> StreamPosition:
+        """Sequence, store and publish one frame in one script call (see `Broker.publish`).
+
+        Raises:
+            StaleFence: `fence` no longer holds the room's ticker lease.
+        """
         template = FrameTemplate.of(message)
-        keys = _Keys.of(self._prefix, room_id)
-        offset, epoch = await self._publish_script(
-            keys=[keys.stream, keys.meta, keys.channel],
-            args=[
-                template.head,
-                template.tail,
-                self._history_size,
-                self._ttl_s,
-                self._new_epoch(),
-                _clock_offset(),
-            ],
-        )
+        keys = StreamKeys.of(self._prefix, room_id)
+        try:
+            offset, epoch = await self._publish_script(
+                keys=[keys.stream, keys.meta, keys.channel, keys.lease, keys.once],
+                args=[
+                    template.head,
+                    template.tail,
+                    self._history_size,
+                    self._ttl_s,
+                    self._new_epoch(),
+                    _clock_offset(),
+                    fence or "",
+                    once or "",
+                    _ONCE_TTL_S,
+                ],
+            )
+        except redis.ResponseError as exc:
+            if "STALE_FENCE" in str(exc):
+                raise StaleFence(room_id) from None
+            raise
         return StreamPosition(int(offset), _text(epoch))
+
+    async def forward(self, room_id: str, note: bytes) -> None:
+        """Publish `note` on the room's channel, unsequenced (see `Broker.forward`)."""
+        await self._client.publish(
+            StreamKeys.of(self._prefix, room_id).channel, _NOTE_PREFIX + note
+        )
 
     async def position(self, room_id: str) -> StreamPosition:
         """The room's current top, starting its stream when there is none."""
-        return await self._position(_Keys.of(self._prefix, room_id))
+        return await self._position(StreamKeys.of(self._prefix, room_id))
 
     async def history(self, room_id: str, since: StreamPosition) -> list[bytes] | None:
         """The frames after `since`, or None when the stream cannot serve them all.
@@ -238,8 +212,8 @@ class RedisBroker:
             pending.add_done_callback(lambda _: self._histories.pop(key, None))
         return await asyncio.shield(pending)
 
-    async def subscribe(self, room_id: str, deliver: Deliver) -> None:
-        """Deliver the room's frames to `deliver` from now on.
+    async def subscribe(self, room_id: str, deliver: Deliver, hear: HearNote | None = None) -> None:
+        """Deliver the room's frames to `deliver` (and its notes to `hear`) from now on.
 
         The first subscriber of a room on this node subscribes the node's connection to the
         room's channel.
@@ -247,10 +221,14 @@ class RedisBroker:
         subscription = self._rooms.get(room_id)
         if subscription is not None:
             subscription.subscribers.append(deliver)
+            if hear is not None:
+                subscription.hearers[deliver] = hear
             return
         assert self._pubsub is not None, "the broker has not started"
-        keys = _Keys.of(self._prefix, room_id)
+        keys = StreamKeys.of(self._prefix, room_id)
         subscription = _Subscription(keys, [deliver])
+        if hear is not None:
+            subscription.hearers[deliver] = hear
         self._rooms[room_id] = subscription
         channel = keys.channel.encode()
         self._by_channel[channel] = subscription
@@ -280,6 +258,7 @@ class RedisBroker:
         if subscription is None or deliver not in subscription.subscribers:
             return
         subscription.subscribers.remove(deliver)
+        subscription.hearers.pop(deliver, None)
         if not subscription.subscribers:
             self._forget(room_id)
             if self._pubsub is not None:
@@ -338,6 +317,14 @@ class RedisBroker:
             return
         subscription = self._by_channel.get(channel)
         if subscription is None:
+            return
+        if data.startswith(_NOTE_PREFIX):
+            note = data[len(_NOTE_PREFIX) :]
+            for hear in tuple(subscription.hearers.values()):
+                try:
+                    hear(note)
+                except Exception:
+                    log.exception("a subscriber failed on a note")
             return
         offset, epoch, frame = data.split(b" ", 2)
         position = StreamPosition(int(offset), epoch.decode())
@@ -439,14 +426,14 @@ class RedisBroker:
 
     # ------------------------------------------------------------ Redis reads
 
-    async def _position(self, keys: _Keys) -> StreamPosition:
+    async def _position(self, keys: StreamKeys) -> StreamPosition:
         top, epoch = await self._position_script(
             keys=[keys.stream, keys.meta], args=[self._ttl_s, self._new_epoch(), _clock_offset()]
         )
         return StreamPosition(int(top), _text(epoch))
 
     async def _read_history(self, room_id: str, since: StreamPosition) -> list[bytes] | None:
-        keys = _Keys.of(self._prefix, room_id)
+        keys = StreamKeys.of(self._prefix, room_id)
         async with self._client.pipeline(transaction=True) as pipe:
             pipe.hmget(keys.meta, ["epoch", "top"])
             pipe.xrange(keys.stream, min=f"{since.offset + 1}-0", max="+")
@@ -457,7 +444,7 @@ class RedisBroker:
         return None if frames is None else [frame for _, frame in frames]
 
     async def _range(
-        self, keys: _Keys, after: StreamPosition, through: int
+        self, keys: StreamKeys, after: StreamPosition, through: int
     ) -> list[tuple[int, bytes]] | None:
         """The frames after `after` through `through`, or None when the stream lacks some."""
         async with self._client.pipeline(transaction=True) as pipe:

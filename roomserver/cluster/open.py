@@ -14,6 +14,8 @@ from roomserver.cluster.nodes import LocalNodes, NodeDirectory, NodeLoad
 from roomserver.cluster.presence import Presence
 from roomserver.cluster.presence_local import LocalPresence
 from roomserver.cluster.presence_redis import RedisPresence, WentOffline
+from roomserver.cluster.ticker import LocalTickers, Tickers
+from roomserver.cluster.ticker_redis import RedisTickers
 from roomserver.config import RedisConfig, RoomsConfig
 from roomserver.ops.startup import redis_error
 
@@ -22,12 +24,18 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True, slots=True)
 class Cluster:
-    """How this node's rooms share their streams and presence with the other nodes."""
+    """How this node's rooms share their streams, presence and tickers with the other nodes."""
 
     broker: Broker
     presence: Presence
     nodes: NodeDirectory
+    tickers: Tickers
     shared: bool
+
+    def on_ticker_granted(self, granted: Callable[[str], None]) -> None:
+        """Have `granted` called with a room's id when this node takes the room's ticker."""
+        if isinstance(self.tickers, RedisTickers):
+            self.tickers.on_granted = granted
 
     def on_went_offline(self, announce: WentOffline) -> None:
         """Have `announce` publish the players a dead node's removal took offline."""
@@ -51,23 +59,32 @@ async def open_cluster(
     """
     if not redis_config.url:
         nodes = LocalNodes(lambda: NodeLoad(node_id, "", "", 0, 0))
-        yield Cluster(LocalBroker(rooms.history_size), LocalPresence(), nodes, shared=False)
+        yield Cluster(
+            LocalBroker(rooms.history_size),
+            LocalPresence(),
+            nodes,
+            LocalTickers(node_id),
+            shared=False,
+        )
         return
     # TCP keepalive on every connection, the subscription's included; a peer that died
     # without closing is also found by the broker's own probe.
     client = redis.from_url(redis_config.url, socket_keepalive=True)
     broker = RedisBroker(client, rooms.history_size, node_id=node_id)
     presence = RedisPresence(client, node_id)
+    tickers = RedisTickers(client, node_id, lease_s=redis_config.ticker_lease_s)
     try:
         try:
             await client.ping()
             await broker.start()
             await presence.start()
+            await tickers.start()
         except (redis.RedisError, OSError) as exc:
             raise redis_error(exc, redis_config.url) from None
         log.info("rooms shared through Redis as node %s", node_id)
-        yield Cluster(broker, presence, presence, shared=True)
+        yield Cluster(broker, presence, presence, tickers, shared=True)
     finally:
+        await tickers.close()
         await presence.close()
         await broker.close()
         await client.aclose()

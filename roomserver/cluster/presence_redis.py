@@ -176,11 +176,15 @@ class RedisPresence:
         dead = await self._client.zrangebyscore(self._nodes_key, "-inf", now_ms)
         for raw in dead:
             node = _text(raw)
-            # One node reaps each dead node; the claim outlives a slow reap.
+            # One node reaps each dead node; the claim outlives a slow reap, and goes with the
+            # reap's end, so a node of the same name that dies again soon is reaped too.
             claim = f"{self._prefix}reaping:{node}"
             if await self._client.set(claim, self._node_id, nx=True, px=30_000):
                 log.warning("node %s stopped beating; removing its connections", node)
-                await self._reap(node)
+                try:
+                    await self._reap(node)
+                finally:
+                    await self._client.delete(claim)
 
     async def _reap(self, node: str) -> None:
         """Remove every connection `node` recorded, then the node itself."""

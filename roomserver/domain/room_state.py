@@ -6,11 +6,17 @@ counts only in big ones), lifecycle announcements, and the reply to a join (a sn
 resume given what the stream's history still holds). It does no I/O and reads no clock: the
 caller passes the time, the number of players online and the stream position, publishes the
 frames it returns (the broker gives each its `seq`) and sends the direct replies.
+
+Many nodes may hold the same room. Each applies the standings it commits and those the others
+tell it (`StandingsNote`); only the room's ticker (one node, see `roomserver.cluster.ticker`)
+publishes the leaderboard and the count-only presence frames, and the others follow what it
+published (`leaderboard_seen`), so whichever node ticks next diffs against what members saw.
 """
 
 import datetime as dt
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Final, NamedTuple
 
 from protocol.codec import format_ts
 from protocol.messages import (
@@ -34,6 +40,31 @@ from protocol.messages import (
 )
 from roomserver.domain.leaderboard import Leaderboard, RankedEntry
 from roomserver.domain.tournament import Standing, Tournament
+
+# Count-only presence frames (big rooms) go out at most this often.
+COUNT_INTERVAL_S: Final = 1.0
+
+
+class StandingChange(NamedTuple):
+    """A committed score, as one node tells the others (see `Leaderboard.update`)."""
+
+    player_id: str
+    name: str
+    score: int
+    reached_at_s: float
+    version: int
+
+
+@dataclass(slots=True)
+class StandingsNote:
+    """The standings changes a node committed since it last told the other nodes."""
+
+    changed: list[StandingChange] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+
+    def __bool__(self) -> bool:
+        """Whether there is anything to tell."""
+        return bool(self.changed or self.removed)
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,15 +102,7 @@ class RoomState:
         self._tournament = tournament
         self._config_payload = _room_config(tournament)
         self._presence_detail_max = presence_detail_max_members
-        self._leaderboard = Leaderboard()
-        for standing in standings:
-            self._leaderboard.update(
-                standing.player_id,
-                standing.name,
-                standing.score,
-                standing.reached_at.timestamp(),
-                standing.spins,
-            )
+        self._leaderboard = _leaderboard_of(standings)
         top = self._leaderboard.top(self._size)
         self._previous_ranks: dict[str, int] = {entry.player_id: entry.rank for entry in top}
         # The entries of the last `leaderboard.updated`: a flush whose entries and ranks equal
@@ -88,6 +111,10 @@ class RoomState:
         self._leaderboard_dirty = False
         self._presence_dirty = False
         self._online_at_last_push = 0
+        self._online_seen = 0
+        self._count_pushed_at_s = float("-inf")
+        # What this node committed and has not yet told the other nodes.
+        self._untold = StandingsNote()
 
     @property
     def tournament(self) -> Tournament:
@@ -101,7 +128,16 @@ class RoomState:
     @property
     def needs_flush(self) -> bool:
         """Whether a change waits for the next flush (the coalescing tick)."""
-        return self._leaderboard_dirty or self._presence_dirty
+        return self._leaderboard_dirty or self._presence_dirty or bool(self._untold)
+
+    @property
+    def counts_only(self) -> bool:
+        """Whether presence goes out as counts (the room is, or just was, above the threshold).
+
+        The ticker then reads the count every `COUNT_INTERVAL_S`: the other nodes' joins and
+        leaves do not reach it otherwise.
+        """
+        return self._online_seen > self._presence_detail_max or self._presence_dirty
 
     def rank_of(self, player_id: str) -> int | None:
         """The player's current rank, or None when not in the standings."""
@@ -112,29 +148,59 @@ class RoomState:
     def record_score(
         self, player_id: str, name: str, score: int, reached_at_s: float, version: int
     ) -> int | None:
-        """Apply a committed score (an older `version` than the one held is ignored).
+        """Apply a score this node committed (an older `version` than the one held is ignored).
 
         Returns:
             The player's rank after it.
         """
         if self._leaderboard.update(player_id, name, score, reached_at_s, version):
             self._leaderboard_dirty = True
+            self._untold.changed.append(
+                StandingChange(player_id, name, score, reached_at_s, version)
+            )
         return self._leaderboard.rank(player_id)
 
     def unregister(self, player_id: str) -> None:
         """Take a player who hopped off out of the standings."""
         if self._leaderboard.remove(player_id):
             self._leaderboard_dirty = True
+            self._untold.removed.append(player_id)
+
+    def take_untold(self) -> StandingsNote:
+        """What this node committed since it last told the other nodes; now told."""
+        note, self._untold = self._untold, StandingsNote()
+        return note
+
+    def heard(self, note: StandingsNote) -> None:
+        """Apply the standings another node committed (what this node told is a no-op)."""
+        for change in note.changed:
+            if self._leaderboard.update(*change):
+                self._leaderboard_dirty = True
+        for player_id in note.removed:
+            if self._leaderboard.remove(player_id):
+                self._leaderboard_dirty = True
+
+    def reload(self, standings: Iterable[Standing]) -> None:
+        """Replace the standings with those stored (the ticker re-reads them from the ledger)."""
+        self._leaderboard = _leaderboard_of(standings)
+        self._leaderboard_dirty = True
+
+    def leaderboard_seen(self, entries: Iterable[LeaderboardEntry]) -> None:
+        """Members saw these entries (the ticker's last push): later diffs start from them."""
+        top = [RankedEntry(e.player_id, e.name, e.score, e.rank) for e in entries]
+        self._previous_entries = top
+        self._previous_ranks = {entry.player_id: entry.rank for entry in top}
 
     def lifecycle_changed(
-        self, tournament: Tournament, announcement: ServerMessage, *, now_s: float, online: int
+        self, tournament: Tournament, announcement: ServerMessage
     ) -> list[ServerMessage]:
-        """The tournament moved on: the frames to publish, the last standings first."""
-        frames = self.flush(now_s=now_s, online=online) if self._leaderboard_dirty else []
+        """The tournament moved on: the frames to publish.
+
+        The room's ticker flushes the last standings before it (`flush`).
+        """
         self._tournament = tournament
         self._config_payload = _room_config(tournament)
-        frames.append(announcement)
-        return frames
+        return [announcement]
 
     def tournament_moved(self, tournament: Tournament) -> None:
         """Another node announced the tournament's move: take its new state, publish nothing."""
@@ -178,6 +244,7 @@ class RoomState:
     def _presence_changed(
         self, player_id: str, *, joined: bool, now_s: float, online: int
     ) -> list[ServerMessage]:
+        self._online_seen = online
         if online > self._presence_detail_max:
             # Big rooms: one count-only frame per flush instead of one frame per member change.
             self._presence_dirty = True
@@ -189,17 +256,30 @@ class RoomState:
 
     # ------------------------------------------------------------ the tick
 
+    def settle(self) -> None:
+        """The tick on a node that is not the room's ticker: the ticker publishes the changes."""
+        self._leaderboard_dirty = False
+        self._presence_dirty = False
+
     def flush(self, *, now_s: float, online: int) -> list[ServerMessage]:
-        """The coalesced frames due: a leaderboard when what members see changed, a count."""
+        """The ticker's coalesced frames: a leaderboard when what members see changed, a count.
+
+        A count-only presence frame goes out at most once every `COUNT_INTERVAL_S`; one not
+        yet due stays pending (`needs_flush`).
+        """
+        self._online_seen = online
         frames: list[ServerMessage] = []
         if self._leaderboard_dirty:
             self._leaderboard_dirty = False
             update = self._leaderboard_update(now_s)
             if update is not None:
                 frames.append(update)
-        if self._presence_dirty:
+        if now_s - self._count_pushed_at_s >= COUNT_INTERVAL_S and (
+            self._presence_dirty or online > self._presence_detail_max
+        ):
             self._presence_dirty = False
             if online != self._online_at_last_push:
+                self._count_pushed_at_s = now_s
                 message_type = (
                     PlayerConnected if online > self._online_at_last_push else PlayerDisconnected
                 )
@@ -349,6 +429,19 @@ class RoomState:
             player_id: self.balance_frame(balance, rid=None, now_s=now_s)
             for player_id, balance in balances.items()
         }
+
+
+def _leaderboard_of(standings: Iterable[Standing]) -> Leaderboard:
+    leaderboard = Leaderboard()
+    for standing in standings:
+        leaderboard.update(
+            standing.player_id,
+            standing.name,
+            standing.score,
+            standing.reached_at.timestamp(),
+            standing.spins,
+        )
+    return leaderboard
 
 
 def _entries(top: list[RankedEntry]) -> list[LeaderboardEntry]:

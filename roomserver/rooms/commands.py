@@ -60,10 +60,11 @@ class Unregister:
 
 @dataclass(slots=True)
 class Lifecycle:
-    """The tournament moved on (this node moved it): publish the announcement."""
+    """The tournament moved on: publish the announcement (once, given an idempotency key)."""
 
     tournament: Tournament
     announcement: ServerMessage
+    once: str | None
     done: asyncio.Future[None] = field(default_factory=_future)
 
 
@@ -83,13 +84,28 @@ class WentOffline:
     done: asyncio.Future[None] = field(default_factory=_future)
 
 
+@dataclass(slots=True)
+class Heard:
+    """Another node told the standings it committed (an encoded `StandingsNote`)."""
+
+    note: bytes
+
+
+@dataclass(slots=True)
+class Seen:
+    """The ticker published a leaderboard (the encoded frame): what members saw."""
+
+    frame: bytes
+
+
 class Refresh:
     """A lifecycle frame went by: reload the tournament (another node may have moved it)."""
 
 
 REFRESH: Final = Refresh()
-# How every lifecycle frame starts (msgspec writes the tag first).
+# How every lifecycle and leaderboard frame starts (msgspec writes the tag first).
 LIFECYCLE_PREFIX: Final = b'{"type":"room.tournament.'
+LEADERBOARD_PREFIX: Final = b'{"type":"leaderboard.updated"'
 
 
 class Flush:
@@ -97,4 +113,16 @@ class Flush:
 
 
 FLUSH: Final = Flush()
-Command = Join | Leave | Score | Unregister | Lifecycle | Balances | WentOffline | Refresh | Flush
+Command = (
+    Join
+    | Leave
+    | Score
+    | Unregister
+    | Lifecycle
+    | Balances
+    | WentOffline
+    | Heard
+    | Seen
+    | Refresh
+    | Flush
+)

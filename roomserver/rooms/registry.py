@@ -7,6 +7,7 @@ from typing import Any
 
 from roomserver.cluster.broker import Broker
 from roomserver.cluster.presence import Presence
+from roomserver.cluster.ticker import Tickers
 from roomserver.config import RoomsConfig
 from roomserver.rooms.room import Room
 from roomserver.store.ledger import Ledger
@@ -26,6 +27,7 @@ class RoomDirectory:
         ledger: Ledger,
         broker: Broker,
         presence: Presence,
+        tickers: Tickers,
         config: RoomsConfig,
         start_task: Callable[[Coroutine[Any, Any, None]], asyncio.Task[None]],
     ) -> None:
@@ -35,12 +37,14 @@ class RoomDirectory:
             ledger: Loads tournaments and standings.
             broker: The rooms' streams.
             presence: The rooms' players online.
+            tickers: This node's ticker leases.
             config: Room settings.
             start_task: Runs a room's actor (in the node's task group).
         """
         self._ledger = ledger
         self._broker = broker
         self._presence = presence
+        self._tickers = tickers
         self._config = config
         self._start_task = start_task
         self._rooms: dict[str, Room] = {}
@@ -76,8 +80,10 @@ class RoomDirectory:
                     self._broker,
                     self._presence,
                     self._config,
+                    tickers=self._tickers,
                     on_closed=self._evict,
                     reload=lambda: self._ledger.load_tournament(room_id),
+                    load_standings=lambda: self._ledger.standings(room_id),
                 )
                 self._rooms[room_id] = room
                 task = self._start_task(room.run())
@@ -95,6 +101,16 @@ class RoomDirectory:
     def _evict(self, room: Room) -> None:
         if self._rooms.get(room.room_id) is room:
             del self._rooms[room.room_id]
+
+    def ticker_granted(self, room_id: str) -> None:
+        """This node took a room's ticker lease: the room, if open, publishes as the ticker."""
+        room = self._rooms.get(room_id)
+        if room is not None:
+            room.ticker_granted()
+
+    async def ticker_node(self, room_id: str) -> str | None:
+        """The node publishing the room's leaderboard, or None when no node has members."""
+        return await self._tickers.owner(room_id)
 
     async def players_online(self, room_id: str) -> int:
         """Players connected to the room on any node (presence is shared when nodes are)."""

@@ -29,26 +29,31 @@ from protocol.framing import text_frame
 from protocol.messages import ServerMessage
 from roomserver.cluster.broker import Broker, StreamPosition
 from roomserver.cluster.presence import Presence
+from roomserver.cluster.ticker import Tickers
 from roomserver.config import RoomsConfig
 from roomserver.domain.refusal import Refusal, Refused
 from roomserver.domain.room_state import RoomState
 from roomserver.domain.tournament import Standing, Tournament
 from roomserver.rooms.commands import (
     FLUSH,
+    LEADERBOARD_PREFIX,
     LIFECYCLE_PREFIX,
     REFRESH,
     Balances,
     Command,
     Flush,
+    Heard,
     Join,
     Leave,
     Lifecycle,
     Refresh,
     Score,
+    Seen,
     Unregister,
     WentOffline,
 )
 from roomserver.rooms.member import Member
+from roomserver.rooms.tick import RoomTick, decode_note, leaderboard_pushed
 
 log = logging.getLogger(__name__)
 
@@ -81,8 +86,10 @@ class Room:
         presence: Presence,
         config: RoomsConfig,
         *,
+        tickers: Tickers,
         on_closed: Callable[["Room"], None],
         reload: Callable[[], Awaitable[Tournament | None]] | None = None,
+        load_standings: Callable[[], Awaitable[list[Standing]]] | None = None,
     ) -> None:
         """Load the room; `run` starts it.
 
@@ -92,9 +99,12 @@ class Room:
             broker: Sequences, keeps and fans out the room's frames.
             presence: Counts the players online.
             config: Room settings.
+            tickers: This node's ticker leases (which node publishes the leaderboard).
             on_closed: Called, once and synchronously, when the room closes itself.
             reload: Reads the tournament afresh, when a lifecycle frame another node published
                 goes by.
+            load_standings: Reads the stored standings, when this node becomes the room's
+                ticker and periodically while it is.
         """
         self.room_id = tournament.config.tournament_id
         self._state = RoomState(
@@ -102,6 +112,7 @@ class Room:
         )
         self._broker = broker
         self._presence = presence
+        self._tickers = tickers
         self._config = config
         self._on_closed = on_closed
         self._reload = reload
@@ -112,8 +123,15 @@ class Room:
         # Sessions between reading the stream and receiving their reply: frames delivered
         # meanwhile wait here, and those after the reply's `seq` follow it.
         self._joining: dict[Member, list[tuple[int, bytes]]] = {}
-        self._flush_handle: asyncio.TimerHandle | None = None
-        self._last_flush_s = 0.0
+        self._tick = RoomTick(
+            self._state,
+            broker,
+            presence,
+            tickers,
+            config,
+            load_standings=load_standings,
+            post=self._post_flush,
+        )
         self._closed = False
         # The position of the last frame delivered, to see the stream break (Redis lost it,
         # or the history could not fill a gap): members cannot be told what they missed then.
@@ -196,10 +214,19 @@ class Room:
         if not self._closed:
             await self._post_urgent(WentOffline(player_id))
 
-    async def lifecycle_changed(self, tournament: Tournament, announcement: ServerMessage) -> None:
-        """The tournament moved on (started, completed, cancelled): tell every member."""
+    async def lifecycle_changed(
+        self, tournament: Tournament, announcement: ServerMessage, *, once: str | None = None
+    ) -> None:
+        """The tournament moved on (started, completed, cancelled): tell every member.
+
+        `once` is the announcement's idempotency key: published once however often it is told.
+        """
         if not self._closed:
-            await self._post_urgent(Lifecycle(tournament, announcement))
+            await self._post_urgent(Lifecycle(tournament, announcement, once))
+
+    def ticker_granted(self) -> None:
+        """This node took the room's ticker lease: re-read the standings and publish."""
+        self._post_flush()
 
     async def send_balances(self, balances: Mapping[str, int]) -> None:
         """Send each listed player connected here a `balance` frame in the room's currency.
@@ -226,7 +253,7 @@ class Room:
         try:
             # Inside the try: a room that cannot subscribe (Redis away) closes, so its waiting
             # joins fail (and a later join opens it afresh) instead of waiting forever.
-            await self._broker.subscribe(self.room_id, self._deliver)
+            await self._broker.subscribe(self.room_id, self._deliver, self._hear)
             while True:
                 command = await self._next()
                 if command is None:
@@ -241,15 +268,15 @@ class Room:
                         done.set_exception(exc)
         finally:
             self._close()
-            if self._flush_handle is not None:
-                self._flush_handle.cancel()
+            self._tick.cancel()
+            self._tickers.drop(self.room_id)
             await self._broker.unsubscribe(self.room_id, self._deliver)
 
     async def _next(self) -> Command | None:
         """The next command, urgent ones first; None when the room should close."""
         while not (self._urgent or self._inbox):
             self._wakeup.clear()
-            if self._members or self._joining or self._flush_handle is not None:
+            if self._members or self._joining or self._tick.pending:
                 await self._wakeup.wait()
                 continue
             try:
@@ -269,7 +296,7 @@ class Room:
         self._closed = True
         self._on_closed(self)
         for command in (*self._urgent, *self._inbox):
-            if isinstance(command, Flush | Refresh) or command.done.done():
+            if isinstance(command, Flush | Refresh | Heard | Seen) or command.done.done():
                 continue
             if isinstance(command, Join):
                 command.done.set_exception(RoomClosed(self.room_id))
@@ -316,12 +343,12 @@ class Room:
                     )
                 command.done.set_result(None)
             case Lifecycle():
-                online = await self._presence.count(self.room_id)
-                await self._publish(
-                    self._state.lifecycle_changed(
-                        command.tournament, command.announcement, now_s=time.time(), online=online
-                    )
-                )
+                if self._tick.is_ticker:
+                    await self._tick.flush()  # the last standings before the announcement
+                for frame in self._state.lifecycle_changed(
+                    command.tournament, command.announcement
+                ):
+                    await self._broker.publish(self.room_id, frame, once=command.once)
                 command.done.set_result(None)
             case Refresh():
                 if self._reload is not None:
@@ -335,12 +362,18 @@ class Room:
                     if member is not None:
                         member.send(encode(frame))
                 command.done.set_result(None)
+            case Heard():
+                note = decode_note(command.note)
+                if note is not None:
+                    self._state.heard(note)
+            case Seen():
+                if not self._tick.is_ticker:
+                    pushed = leaderboard_pushed(command.frame)
+                    if pushed is not None:
+                        self._state.leaderboard_seen(pushed.payload.entries)
             case Flush():
-                self._last_flush_s = asyncio.get_running_loop().time()
-                online = await self._presence.count(self.room_id)
-                await self._publish(self._state.flush(now_s=time.time(), online=online))
-        if self._state.needs_flush:
-            self._schedule_flush()
+                await self._tick.flush()
+        self._tick.schedule(members=bool(self._members))
 
     async def _on_join(self, command: Join) -> None:
         member = command.member
@@ -387,6 +420,7 @@ class Room:
                 if offset > seq:
                     member.send(frame)
             self._members[player_id] = member
+            self._tickers.want(self.room_id)
         except BaseException:
             await self._presence.remove(self.room_id, player_id, _connection_id(member))
             raise
@@ -399,6 +433,8 @@ class Room:
         if self._members.get(member.player_id) is member:
             del self._members[member.player_id]
             member.left_room(self.room_id)
+            if not self._members:
+                self._tickers.drop(self.room_id)
             went_offline = await self._presence.remove(
                 self.room_id, member.player_id, _connection_id(member)
             )
@@ -412,15 +448,7 @@ class Room:
 
     # ------------------------------------------------------------ the tick
 
-    def _schedule_flush(self) -> None:
-        if self._flush_handle is not None:
-            return
-        loop = asyncio.get_running_loop()
-        delay = max(0.0, self._last_flush_s + 1.0 / self._config.leaderboard_hz - loop.time())
-        self._flush_handle = loop.call_later(delay, self._post_flush)
-
     def _post_flush(self) -> None:
-        self._flush_handle = None
         if not self._closed:
             self._urgent.append(FLUSH)
             self._wakeup.set()
@@ -437,6 +465,10 @@ class Room:
             # Published by whichever node moved the tournament; this room's state follows.
             self._urgent.append(REFRESH)
             self._wakeup.set()
+        elif frame.startswith(LEADERBOARD_PREFIX) and not self._tick.is_ticker:
+            # What members now see: whichever node ticks next diffs against it.
+            self._urgent.append(Seen(frame))
+            self._wakeup.set()
         last, self._delivered = self._delivered, position
         if last is not None and (
             position.epoch != last.epoch or position.offset != last.offset + 1
@@ -448,6 +480,11 @@ class Room:
             member.send(frame, wire)
         for pending in self._joining.values():
             pending.append((position.offset, frame))
+
+    def _hear(self, note: bytes) -> None:
+        if not self._closed:
+            self._urgent.append(Heard(note))
+            self._wakeup.set()
 
     def _stream_broke(self, last: StreamPosition, position: StreamPosition) -> None:
         """The stream jumped from `last` to `position`: members rejoin and resume from history.

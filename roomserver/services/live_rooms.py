@@ -42,7 +42,9 @@ class LiveRoom(Protocol):
         """Take a player who hopped off out of the standings."""
         ...
 
-    async def lifecycle_changed(self, tournament: Tournament, announcement: ServerMessage) -> None:
+    async def lifecycle_changed(
+        self, tournament: Tournament, announcement: ServerMessage, *, once: str | None = None
+    ) -> None:
         """The tournament moved on: tell every member."""
         ...
 
@@ -60,6 +62,10 @@ class LiveRooms(Protocol):
 
     async def players_online(self, room_id: str) -> int:
         """Players connected to the room on any node."""
+        ...
+
+    async def ticker_node(self, room_id: str) -> str | None:
+        """The node publishing the room's leaderboard, or None when no node has members."""
         ...
 
     async def push_chips(self, room_id: str, player_id: str, chips: int) -> None:

@@ -48,14 +48,12 @@ class TournamentService:
         rooms: LiveRooms,
         registrations: Registrations,
         scheduler: TournamentScheduler,
-        node_id: str,
     ) -> None:
         """Operations against `ledger`, told to this node's `rooms`."""
         self._ledger = ledger
         self._rooms = rooms
         self._registrations = registrations
         self._scheduler = scheduler
-        self._node_id = node_id
 
     async def create(self, config: TournamentConfig) -> Tournament:
         """Create a tournament; one whose start has come (or that has none) starts now.
@@ -190,19 +188,18 @@ class TournamentService:
         return activity.registered, await self._ledger.ranked_players(tournament_id, limit, offset)
 
     async def status(self, tournament_id: str) -> TournamentOverview:
-        """Status, totals, players online on every node, and this node if the room is open here.
+        """Status, totals, players online on every node, and the node publishing the leaderboard.
 
         Raises:
             Refused: NOT_FOUND.
         """
         tournament = await self.tournament(tournament_id)
         activity = await self._ledger.tournament_activity(tournament_id)
-        room = self._rooms.get(tournament_id)
         return TournamentOverview(
             tournament,
             activity,
             players_online=await self._rooms.players_online(tournament_id),
-            owner_node=None if room is None else self._node_id,
+            owner_node=await self._rooms.ticker_node(tournament_id),
         )
 
     def online(self, tournament_id: str, player_id: str) -> bool:

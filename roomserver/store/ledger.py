@@ -6,6 +6,7 @@ composes one store per aggregate, each module holding its SQL next to its record
 services and the side API move money only through it.
 """
 
+from roomserver.store.announcements import AnnouncementStore
 from roomserver.store.api_idempotency import ApiIdempotencyStore
 from roomserver.store.audit import AuditStore
 from roomserver.store.outbox import OutboxStore
@@ -25,6 +26,7 @@ class Ledger(
     WalletStore,
     ReportStore,
     OutboxStore,
+    AnnouncementStore,
     ApiIdempotencyStore,
     AuditStore,
 ):

@@ -185,3 +185,44 @@ def test_frame_template_renders_the_encoded_frame() -> None:
     template = FrameTemplate.of(update)
     for offset in (0, 7, 1_790_000_000_000_000):
         assert template.render(offset) == encode(msgspec.structs.replace(update, seq=offset))
+
+
+async def test_a_forwarded_note_reaches_every_listening_subscriber_and_is_not_a_frame(
+    broker: Broker,
+) -> None:
+    frames = Recorder()
+    notes: list[bytes] = []
+    await broker.subscribe("r", frames, notes.append)
+    silent = Recorder()
+    await broker.subscribe("r", silent)  # listens to frames only
+    top = await broker.position("r")
+    await broker.forward("r", b'{"changed":[]}')
+    await broker.publish("r", message(1))
+    await frames.until(1)
+    async with asyncio.timeout(5.0):
+        while not notes:
+            await asyncio.sleep(0.005)
+    assert notes == [b'{"changed":[]}']
+    # Not sequenced, not kept: the stream moved by the one frame only.
+    assert [position.offset for position, _ in frames.got] == [top.offset + 1]
+    assert await broker.history("r", top) == [frames.got[0][1]]
+    await broker.unsubscribe("r", frames)
+    await broker.forward("r", b"after")
+    await broker.publish("r", message(2))
+    await silent.until(2)
+    assert notes == [b'{"changed":[]}']
+    await broker.unsubscribe("r", silent)
+
+
+async def test_a_frame_with_an_idempotency_key_is_published_once(broker: Broker) -> None:
+    got = Recorder()
+    await broker.subscribe("r", got)
+    first = await broker.publish("r", message(1), once="announcement:7")
+    again = await broker.publish("r", message(1), once="announcement:7")
+    other = await broker.publish("r", message(2), once="announcement:8")
+    assert again == first
+    assert other.offset == first.offset + 1
+    await got.until(2)
+    await asyncio.sleep(0.05)
+    assert [position for position, _ in got.got] == [first, other]
+    await broker.unsubscribe("r", got)

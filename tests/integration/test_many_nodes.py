@@ -11,6 +11,7 @@ import pytest
 from clients.python.room_client import RoomClient
 from protocol.codec import decode_server
 from protocol.messages import (
+    LeaderboardUpdated,
     RoomJoin,
     RoomResumed,
     RoomSnapshot,
@@ -23,7 +24,15 @@ from roomserver.node import Node
 from roomserver.store.ledger import Ledger
 from tests.integration.conftest import NodeStarter
 from tests.support.api import admin_client, api_config
-from tests.support.node import create_tournament, join, token, unique, winning_seed, ws_url
+from tests.support.node import (
+    create_tournament,
+    join,
+    room_frames,
+    token,
+    unique,
+    winning_seed,
+    ws_url,
+)
 from tests.support.services import free_tcp_port, start_redis_on
 
 
@@ -41,20 +50,6 @@ async def cluster(
             )
             nodes.append(await stack.enter_async_context(start_node(config)))
         yield nodes
-
-
-async def room_frames(client: RoomClient, quiet_s: float) -> list[tuple[int, bytes]]:
-    """The room frames (those with a `seq`) received until `quiet_s` passes without one."""
-    frames: list[tuple[int, bytes]] = []
-    while True:
-        try:
-            async with asyncio.timeout(quiet_s):
-                data = await client.ws.recv(decode=False)
-        except TimeoutError:
-            return frames
-        seq = decode_server(data).seq
-        if seq is not None:
-            frames.append((seq, data))
 
 
 async def test_members_on_three_nodes_see_the_same_frames_with_the_same_seq(
@@ -91,6 +86,58 @@ async def test_members_on_three_nodes_see_the_same_frames_with_the_same_seq(
     # The last member saw every later frame: the others' joins' frames are before its snapshot.
     assert len(seen[-1]) >= 1
     assert max(by_seq) == max(seq for seq, _ in seen[0])
+
+
+async def test_one_node_publishes_the_leaderboard_with_every_nodes_standings(
+    start_node: NodeStarter, base_config: Config, redis_url: str, ledger: Ledger
+) -> None:
+    tournament = await create_tournament(ledger)
+    room = tournament.config.tournament_id
+    winning = winning_seed(tournament.server_seed)
+    async with (
+        cluster(start_node, api_config(base_config), redis_url) as nodes,
+        contextlib.AsyncExitStack() as stack,
+    ):
+        players = [unique("p") for _ in nodes]
+        clients = [
+            await stack.enter_async_context(await RoomClient.connect(ws_url(node), token(player)))
+            for node, player in zip(nodes, players, strict=True)
+        ]
+        for client in clients:
+            await join(client, room)
+        scores: dict[str, int] = {}
+        for round_ in range(3):
+            for n, client in enumerate(clients):
+                seed = winning if round_ == 0 else None
+                spin = Spin(room=room, stake=10, idempotency_key=unique("k"), client_seed=seed)
+                await client.send(msgspec.structs.replace(spin, rid=f"{n}-{round_}"))
+                result = await client.recv_type(SpinResult, rid=f"{n}-{round_}")
+                scores[players[n]] = result.payload.score
+        seen = await asyncio.gather(*(room_frames(client, 1.5) for client in clients))
+        owners = set()
+        for node in nodes:
+            async with admin_client(node) as api:
+                owners.add(
+                    (await api.get(f"/internal/tournaments/{room}/status")).json()["owner_node"]
+                )
+    pushes = [
+        message
+        for _, data in seen[0]
+        if isinstance(message := decode_server(data), LeaderboardUpdated)
+    ]
+    assert pushes, "no leaderboard was published"
+    # One publisher: the standings only move forward from push to push (nodes publishing
+    # their own views would take other nodes' players back and forth).
+    best: dict[str, int] = {}
+    for push in pushes:
+        for entry in push.payload.entries:
+            assert entry.score >= best.get(entry.player_id, 0), push
+            best[entry.player_id] = entry.score
+    # The last push holds what every node committed.
+    final = {entry.player_id: entry.score for entry in pushes[-1].payload.entries}
+    assert {player: final.get(player) for player in players} == scores
+    # Every node names the same publisher, one of them.
+    assert len(owners) == 1 and owners <= {node.config.server.node_id for node in nodes}
 
 
 async def test_a_member_resumes_on_another_node_with_every_missed_frame(
@@ -204,6 +251,40 @@ async def test_a_start_reaches_members_on_every_node_once_whichever_node_moved_i
         assert not any(b'"room.tournament.started"' in data for _, data in later)  # once
         async with await RoomClient.connect(ws_url(nodes[1]), token(unique("p"))) as newcomer:
             assert (await join(newcomer, room)).payload.status == "running"
+
+
+async def test_a_start_whose_node_died_before_announcing_it_reaches_every_member_once(
+    start_node: NodeStarter, base_config: Config, redis_url: str, ledger: Ledger
+) -> None:
+    # Far in the future: no scheduler starts it; the test commits the start as a node would.
+    starts_at = dt.datetime.now(dt.UTC) + dt.timedelta(hours=1)
+    tournament = await create_tournament(ledger, status="scheduled", starts_at=starts_at)
+    room = tournament.config.tournament_id
+    async with (
+        cluster(start_node, base_config, redis_url, count=2) as nodes,
+        contextlib.AsyncExitStack() as stack,
+    ):
+        members = [
+            await stack.enter_async_context(
+                await RoomClient.connect(ws_url(node), token(unique("p")))
+            )
+            for node in nodes
+        ]
+        for member in members:
+            await join(member, room)
+        # The move commits (with its announcement row); the node that made it is gone before
+        # it could publish anything.
+        assert await ledger.move_tournament(room, "scheduled", "running")
+        for member in members:
+            started = await member.recv_type(TournamentStarted, timeout_s=10)
+            assert started.payload.status == "running"
+        later = await asyncio.gather(*(room_frames(member, 1.5) for member in members))
+        pending = await ledger.pool.fetchval(
+            "SELECT count(*) FROM room_announcements WHERE tournament_id = $1", room
+        )
+    for frames in later:
+        assert not any(b'"room.tournament.started"' in data for _, data in frames)  # once
+    assert pending == 0
 
 
 @pytest.mark.slow

@@ -17,6 +17,7 @@ import httpx
 import pytest
 
 from clients.python.room_client import RoomClient
+from protocol.codec import decode_server
 from protocol.ids import TournamentStatus
 from protocol.messages import RoomJoin, RoomSnapshot
 from roomserver.config import AuthConfig
@@ -156,8 +157,15 @@ async def roomserver_process(
             await process.wait()
     finally:
         if process.returncode is None:
-            process.kill()
-            await process.wait()
+            # A failed test stops it gently first: a launcher killed outright could leave
+            # children of its own behind.
+            process.send_signal(signal.SIGTERM)
+            try:
+                async with asyncio.timeout(stop_timeout_s):
+                    await process.wait()
+            except TimeoutError:
+                process.kill()
+                await process.wait()
 
 
 @contextlib.asynccontextmanager
@@ -183,3 +191,17 @@ async def sandbox_process(
         stop_timeout_s=stop_timeout_s,
     ) as process:
         yield process
+
+
+async def room_frames(client: RoomClient, quiet_s: float) -> list[tuple[int, bytes]]:
+    """The room frames (those with a `seq`) received until `quiet_s` passes without one."""
+    frames: list[tuple[int, bytes]] = []
+    while True:
+        try:
+            async with asyncio.timeout(quiet_s):
+                data = await client.ws.recv(decode=False)
+        except TimeoutError:
+            return frames
+        seq = decode_server(data).seq
+        if seq is not None:
+            frames.append((seq, data))

@@ -10,6 +10,7 @@ import pytest
 from protocol.codes import ErrorCode
 from roomserver.cluster.broker_local import LocalBroker
 from roomserver.cluster.presence_local import LocalPresence
+from roomserver.cluster.ticker import LocalTickers
 from roomserver.config import RoomsConfig
 from roomserver.gateway.session import Session
 from roomserver.gateway.wire_errors import wire_code
@@ -20,7 +21,13 @@ from tests.unit.test_room_state import tournament
 async def test_a_full_inbox_refuses_joins_but_not_scores() -> None:
     config = RoomsConfig(inbox_size=1)
     room = Room(
-        tournament(), [], LocalBroker(8), LocalPresence(), config, on_closed=lambda room: None
+        tournament(),
+        [],
+        LocalBroker(8),
+        LocalPresence(),
+        config,
+        tickers=LocalTickers("node-1"),
+        on_closed=lambda room: None,
     )
     session = cast(Session, object())
     # The actor is not running: the first join waits in the inbox and fills it.

@@ -16,7 +16,13 @@ from protocol.messages import (
     TournamentStarted,
     TournamentStartedPayload,
 )
-from roomserver.domain.room_state import JoinReply, RoomState
+from roomserver.domain.room_state import (
+    COUNT_INTERVAL_S,
+    JoinReply,
+    RoomState,
+    StandingChange,
+    StandingsNote,
+)
 from roomserver.domain.tournament import Standing, Tournament, TournamentConfig
 
 NOW = 1_790_000_000.0
@@ -93,6 +99,8 @@ def test_score_pushes_the_leaderboard_with_rank_changes() -> None:
     assert isinstance(update, LeaderboardUpdated)
     assert update.payload.entries[0] == LeaderboardEntry("a", "A", 100, 1)
     assert update.payload.changed == [RankChange("a", 2, 1), RankChange("b", 1, 2)]
+    assert state.needs_flush  # the other nodes are still to be told
+    state.take_untold()
     assert not state.needs_flush
 
 
@@ -115,6 +123,7 @@ def test_no_frame_when_nothing_visible_changed() -> None:
     state.record_score("d", "D", 2, NOW, 2)
     assert state.needs_flush
     assert state.flush(now_s=NOW, online=0) == []
+    state.take_untold()
     # A repeat of the held standing changes nothing at all.
     state.record_score("a", "A", 50, NOW - 100, 1)
     assert not state.needs_flush
@@ -150,32 +159,97 @@ def test_presence_is_coalesced_to_counts_above_the_detail_threshold() -> None:
     state.flush(now_s=NOW, online=2)  # the new standings
     assert state.join("c", "C", now_s=NOW, came_online=True, online=3) == []
     assert state.join("d", "D", now_s=NOW, came_online=True, online=4) == []
-    assert state.needs_flush
+    assert state.needs_flush and state.counts_only
     frames = state.flush(now_s=NOW, online=4)
     counts = [frame for frame in frames if isinstance(frame, PlayerConnected)]
     assert len(counts) == 1
     assert counts[0].payload.player_id is None and counts[0].payload.players_online == 4
     # Come and gone within one tick: the count is as last pushed, nothing to say.
-    assert state.join("e", "E", now_s=NOW, came_online=True, online=5) == []
-    assert state.leave("e", now_s=NOW, online=4) == []
+    later = NOW + COUNT_INTERVAL_S
+    assert state.join("e", "E", now_s=later, came_online=True, online=5) == []
+    assert state.leave("e", now_s=later, online=4) == []
     assert [
-        f for f in state.flush(now_s=NOW, online=4) if not isinstance(f, LeaderboardUpdated)
+        f for f in state.flush(now_s=later, online=4) if not isinstance(f, LeaderboardUpdated)
     ] == []
-    assert state.leave("d", now_s=NOW, online=3) == []
-    (gone,) = state.flush(now_s=NOW, online=3)
+    assert state.leave("d", now_s=later, online=3) == []
+    (gone,) = state.flush(now_s=later, online=3)
     assert isinstance(gone, PlayerDisconnected) and gone.payload.players_online == 3
 
 
-def test_lifecycle_flushes_pending_standings_before_the_announcement() -> None:
+def test_count_only_presence_goes_out_at_most_once_a_second() -> None:
+    state = room(detail_max=1)
+    state.join("a", "A", now_s=NOW, came_online=True, online=1)
+    state.flush(now_s=NOW, online=1)
+    assert state.join("b", "B", now_s=NOW, came_online=True, online=2) == []
+    (first,) = [f for f in state.flush(now_s=NOW, online=2) if isinstance(f, PlayerConnected)]
+    assert first.payload.players_online == 2
+    assert state.join("c", "C", now_s=NOW, came_online=True, online=3) == []
+    # Within the second: held back, still pending.
+    assert [
+        f for f in state.flush(now_s=NOW + 0.5, online=3) if isinstance(f, PlayerConnected)
+    ] == []
+    assert state.needs_flush
+    (second,) = state.flush(now_s=NOW + COUNT_INTERVAL_S, online=3)
+    assert isinstance(second, PlayerConnected) and second.payload.players_online == 3
+    # The ticker polls big rooms: a change on another node is pushed with no local join.
+    assert state.counts_only and not state.needs_flush
+    (third,) = state.flush(now_s=NOW + 2 * COUNT_INTERVAL_S, online=7)
+    assert isinstance(third, PlayerConnected) and third.payload.players_online == 7
+
+
+def test_a_node_that_is_not_the_ticker_publishes_nothing_and_tells_what_it_committed() -> None:
     state = room(standing("a", 1))
-    state.record_score("b", "B", 5, NOW, 1)
+    assert state.record_score("b", "B", 5, NOW, 1) == 1
+    state.unregister("a")
+    assert state.needs_flush
+    note = state.take_untold()
+    assert note.changed == [StandingChange("b", "B", 5, NOW, 1)] and note.removed == ["a"]
+    assert not state.take_untold()
+    state.settle()
+    assert not state.needs_flush
+
+
+def test_standings_heard_from_another_node_move_the_ticker_leaderboard() -> None:
+    ticker = room(standing("a", 3))
+    other = room(standing("a", 3))
+    other.record_score("b", "B", 9, NOW, 1)
+    ticker.heard(other.take_untold())
+    ticker.heard(StandingsNote([StandingChange("b", "B", 2, NOW, 0)]))  # older: ignored
+    (update,) = ticker.flush(now_s=NOW, online=0)
+    assert isinstance(update, LeaderboardUpdated)
+    assert [(e.player_id, e.score, e.rank) for e in update.payload.entries] == [
+        ("b", 9, 1),
+        ("a", 3, 2),
+    ]
+    # What was heard is not told again.
+    assert not ticker.take_untold()
+    # The other node follows what the ticker published: its next diff starts from there.
+    other.leaderboard_seen(update.payload.entries)
+    other.record_score("a", "A", 10, NOW + 1, 1)
+    (next_update,) = other.flush(now_s=NOW + 1, online=0)
+    assert isinstance(next_update, LeaderboardUpdated)
+    assert sorted((c.player_id, c.previous_rank, c.rank) for c in next_update.payload.changed) == [
+        ("a", 2, 1),
+        ("b", 1, 2),
+    ]
+
+
+def test_reload_replaces_the_standings_with_those_stored() -> None:
+    state = room(standing("a", 3), standing("gone", 8))
+    state.reload([standing("a", 4)])
+    assert state.rank_of("gone") is None and state.rank_of("a") == 1
+    assert state.needs_flush
+
+
+def test_lifecycle_changes_the_tournament_and_announces_it() -> None:
+    state = room(standing("a", 1))
     announcement = TournamentStarted(
         room="t-1",
         ts="2026-01-01T00:00:00.000Z",
         payload=TournamentStartedPayload(status="running", server_seed_hash="hash"),
     )
-    frames = state.lifecycle_changed(tournament("completed"), announcement, now_s=NOW, online=0)
-    assert [type(frame) for frame in frames] == [LeaderboardUpdated, TournamentStarted]
+    frames = state.lifecycle_changed(tournament("completed"), announcement)
+    assert frames == [announcement]
     assert state.tournament.status == "completed"
 
 

@@ -30,6 +30,7 @@ BEGIN
         RETURN;
     END IF;
     UPDATE tournaments t SET status = 'cancelled' WHERE t.tournament_id = p_tournament_id;
+    INSERT INTO room_announcements (tournament_id, status) VALUES (p_tournament_id, 'cancelled');
     PERFORM quiesce_tournament(p_tournament_id);
 
     SELECT a.account_id, a.balance INTO STRICT v_pool_id, v_pool FROM accounts a

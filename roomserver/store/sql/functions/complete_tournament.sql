@@ -65,6 +65,7 @@ BEGIN
     END IF;
 
     UPDATE tournaments t SET status = 'completed' WHERE t.tournament_id = p_tournament_id;
+    INSERT INTO room_announcements (tournament_id, status) VALUES (p_tournament_id, 'completed');
     v_response := jsonb_build_object(
         'tournament_id', p_tournament_id, 'status', 'completed', 'currency', v_t.currency,
         'server_seed', encode(v_t.server_seed, 'hex'),

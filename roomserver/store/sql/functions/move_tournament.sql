@@ -12,6 +12,7 @@ BEGIN
         RETURN false;
     END IF;
     IF p_to = 'running' THEN
+        INSERT INTO room_announcements (tournament_id, status) VALUES (p_tournament_id, 'running');
         PERFORM emit_event(
             'room.tournament.started', p_tournament_id, NULL, ledger_key('start', p_tournament_id),
             jsonb_build_object('status', 'running', 'server_seed_hash', v_t.server_seed_hash,
