@@ -1,35 +1,36 @@
 """`python -m loadtest SCENARIO --url ws://HOST:PORT/ws [...]`: run a scenario, print its report."""
 
 import argparse
-import dataclasses
-import multiprocessing
 import os
 import secrets
 import sys
-import threading
-import time
-from collections.abc import Sequence
-from multiprocessing.process import BaseProcess
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import msgspec
 
 from loadtest.links import Target
-from loadtest.plan import SCENARIOS, Plan, WorkerResult
-from loadtest.progress import Progress
-from loadtest.report import Report, Step, build_report, write_report
-from loadtest.server_stats import ServerSample, check_pid, sample
+from loadtest.nodes import check_kill_target, is_loopback, split_urls
+from loadtest.plan import SCENARIOS, Plan
+from loadtest.redis_stats import read_redis
+from loadtest.report import write_report
+from loadtest.runner import RunOptions, find_max_rate, run
+from loadtest.server_stats import check_pid
 from loadtest.side_api import SANDBOX_API_KEY, SideApiError, create_rooms, default_api_url
 from loadtest.tokens import sandbox_auth
 from loadtest.wires import wire_names
-from loadtest.worker import BARRIER_TIMEOUT_S, COUNTERS, run_worker
 
-DEFAULT_CONNECTIONS = {"idle": 1000, "fanout": 1000, "spins": 100, "reconnect": 500}
-DEFAULT_RATE = {"idle": 0.0, "fanout": 1000.0, "spins": 300.0, "reconnect": 50.0}
-# --rate max: the p99 a rate must hold, and the share of it that must be achieved.
-MAX_RATE_P99_MS = 50.0
-MAX_RATE_ACHIEVED = 0.95
+DEFAULT_CONNECTIONS = {
+    "idle": 1000,
+    "fanout": 1000,
+    "spins": 100,
+    "reconnect": 500,
+    "failover": 100,
+}
+DEFAULT_RATE = {"idle": 0.0, "fanout": 1000.0, "spins": 300.0, "reconnect": 50.0, "failover": 20.0}
+# failover: the kill comes this long after the start line, at most (a third of the duration
+# when that is shorter).
+DEFAULT_KILL_AFTER_S = 2.0
 
 
 class UsageError(Exception):
@@ -37,13 +38,19 @@ class UsageError(Exception):
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    """The command line."""
+    """The command line (`urls`: every `--url`, split at commas)."""
     parser = argparse.ArgumentParser(
         prog="python -m loadtest",
         description="Load generator for roomserver (and the fan-out peers in bench/).",
     )
     parser.add_argument("scenario", choices=SCENARIOS)
-    parser.add_argument("--url", required=True, help="ws://HOST:PORT/ws")
+    parser.add_argument(
+        "--url",
+        action="append",
+        required=True,
+        help="ws://HOST:PORT/ws; several times (or comma-separated) for several nodes: "
+        "connection i goes to the (i mod n)-th",
+    )
     parser.add_argument("--wire", default="roomserver", help="roomserver (default) or a peer's")
     parser.add_argument("--connections", type=int, help="connections in all (default per scenario)")
     parser.add_argument(
@@ -59,11 +66,27 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--processes", type=int, default=os.cpu_count() or 1, help="generator processes"
     )
-    parser.add_argument("--server-pid", type=int, help="read the server's CPU and RSS")
+    parser.add_argument(
+        "--server-pid",
+        type=int,
+        action="append",
+        help="read a server's CPU and RSS (several times: summed, and reported per process)",
+    )
+    parser.add_argument(
+        "--redis-url", help="read INFO commandstats and cpu of the nodes' Redis around the run"
+    )
+    parser.add_argument("--kill-pid", type=int, help="failover: the node process to SIGKILL")
+    parser.add_argument("--kill-url", help="failover: the --url that node serves")
+    parser.add_argument(
+        "--kill-after",
+        type=float,
+        help=f"failover: seconds after the start (default {DEFAULT_KILL_AFTER_S:g}, or a third "
+        "of --duration when shorter)",
+    )
     parser.add_argument("--report", type=Path, help="write the JSON report here")
     parser.add_argument("--plot", type=Path, help="write a PNG latency plot here")
     parser.add_argument("--jwt-secret", help="HS256 secret (default: the sandbox's)")
-    parser.add_argument("--api-url", help="side API (default http://HOST:8766)")
+    parser.add_argument("--api-url", help="side API of any node (default http://HOST:8766)")
     parser.add_argument("--api-key", default=SANDBOX_API_KEY, help="side-API key")
     parser.add_argument("--stake", type=int, default=10, help="stake of each spin")
     parser.add_argument(
@@ -92,23 +115,75 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                 raise ValueError
         except ValueError:
             parser.error("--rate must be a non-negative number or `max`")
+    args.urls = split_urls(args.url)
+    if not args.urls:
+        parser.error("--url names no URL")
+    if len(set(args.urls)) != len(args.urls):
+        parser.error("--url: each node once")
+    problem = _failover_problem(args)
+    if problem:
+        parser.error(problem)
     return args
+
+
+def _failover_problem(args: argparse.Namespace) -> str | None:
+    """What is wrong with the failover options (and sets the default `--kill-after`)."""
+    killing = (args.kill_pid, args.kill_url, args.kill_after)
+    if args.scenario != "failover":
+        if any(option is not None for option in killing):
+            return "--kill-pid, --kill-url and --kill-after are for the failover scenario"
+        return None
+    if args.wire != "roomserver":
+        return "failover needs the roomserver wire (resume with since_seq)"
+    if len(args.urls) < 2:
+        return "failover needs at least two nodes (--url several times)"
+    if args.kill_pid is None or args.kill_url is None:
+        return "failover needs --kill-pid and --kill-url"
+    if args.kill_url not in args.urls:
+        return "--kill-url must be one of the --url values"
+    # It kills a process: every address it speaks to must be on this machine.
+    remote = [
+        url
+        for url in (*args.urls, args.api_url, args.redis_url)
+        if url is not None and not is_loopback(url)
+    ]
+    if remote:
+        return f"failover speaks only to loopback addresses, not {', '.join(remote)}"
+    if args.kill_pid in (os.getpid(), os.getppid()):
+        return "--kill-pid names the load generator itself"
+    if args.rooms is not None and args.rooms > 1:
+        return "failover uses one room (--rooms 1, or none for `demo`)"
+    if args.kill_after is None:
+        args.kill_after = min(DEFAULT_KILL_AFTER_S, args.duration / 3)
+    if not 0 < args.kill_after < args.duration:
+        return "--kill-after must be positive and shorter than --duration"
+    return None
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run the scenario; exit 0 when it ran (read the report for how well), 2 on bad usage."""
     args = parse_args(argv)
+    pids = tuple(args.server_pid or ())
     try:
+        for pid in pids:
+            check_pid(pid)
+        if args.kill_pid is not None:
+            check_kill_target(args.kill_pid, args.kill_url)
+        if args.redis_url is not None:
+            _check_redis(args.redis_url)
         base = _plan(args)
-        if args.server_pid is not None:
-            check_pid(args.server_pid)
     except (UsageError, ValueError) as exc:
         print(f"loadtest: {exc}", file=sys.stderr)
         return 2
-    if args.rate == "max":
-        report = find_max_rate(base, args.server_pid, quiet=args.quiet)
-    else:
-        report = run(base, args.server_pid, quiet=args.quiet)
+    options = RunOptions(
+        server_pids=pids,
+        redis_url=args.redis_url,
+        kill_pid=args.kill_pid,
+        api_url=args.api_url or default_api_url(args.urls[0]),
+        api_key=args.api_key,
+        quiet=args.quiet,
+    )
+    report = find_max_rate(base, options) if args.rate == "max" else run(base, options)
     if args.report is not None:
         write_report(report, args.report)
     if args.plot is not None:
@@ -120,10 +195,18 @@ def main(argv: list[str] | None = None) -> int:
     return 1 if report.fatal else 0
 
 
+def _check_redis(url: str) -> None:
+    try:
+        read_redis(url)
+    except Exception as exc:
+        raise UsageError(f"--redis-url {url}: {exc}") from None
+
+
 def _plan(args: argparse.Namespace) -> Plan:
     secret, issuer, audience = sandbox_auth()
+    urls: list[str] = args.urls
     target = Target(
-        url=args.url,
+        url=urls[0],
         wire=args.wire,
         jwt_secret=args.jwt_secret or secret,
         jwt_issuer=issuer,
@@ -135,7 +218,7 @@ def _plan(args: argparse.Namespace) -> Plan:
     run_id = secrets.token_hex(4)
     if args.wire == "roomserver":
         if args.rooms:
-            api_url = args.api_url or default_api_url(args.url)
+            api_url = args.api_url or default_api_url(urls[0])
             try:
                 rooms = tuple(create_rooms(api_url, args.api_key, args.rooms, "lt", args.stake))
             except SideApiError as exc:
@@ -145,6 +228,7 @@ def _plan(args: argparse.Namespace) -> Plan:
     else:
         rooms = tuple(f"r-{number:04d}" for number in range(1, (args.rooms or 1) + 1))
     rate = DEFAULT_RATE[args.scenario] if args.rate in (None, "max") else float(args.rate)
+    failover = args.scenario == "failover"
     return Plan(
         scenario=args.scenario,
         target=target,
@@ -154,7 +238,14 @@ def _plan(args: argparse.Namespace) -> Plan:
         rate=rate,
         duration_s=args.duration,
         run_id=run_id,
-        source_hosts=_source_hosts(args.url, args.source_addresses),
+        source_hosts=(
+            _source_hosts(urls[0], args.source_addresses)
+            if all(is_loopback(url) for url in urls)
+            else ()
+        ),
+        urls=tuple(urls) if len(urls) > 1 else (),
+        kill_node=urls.index(args.kill_url) if failover else None,
+        kill_after_s=args.kill_after if failover else 0.0,
     )
 
 
@@ -168,122 +259,3 @@ def _source_hosts(url: str, count: int) -> tuple[str, ...]:
     if count <= 0 or not (host.startswith("127.") or host == "localhost"):
         return ()
     return tuple(f"127.0.0.{2 + n}" for n in range(min(count, 250)))
-
-
-def run(plan: Plan, server_pid: int | None, *, quiet: bool = False) -> Report:
-    """One run of the plan over `plan.processes` worker processes."""
-    context = multiprocessing.get_context("spawn")
-    barrier = context.Barrier(plan.processes + 1)
-    counters = context.Array("d", plan.processes * COUNTERS, lock=False)
-    results: multiprocessing.Queue[WorkerResult] = context.Queue()
-    before = sample(server_pid)
-    workers = [
-        context.Process(
-            target=run_worker,
-            args=(plan, worker, barrier, counters, results),
-            name=f"loadtest-{worker}",
-            daemon=True,
-        )
-        for worker in range(plan.processes)
-    ]
-    for process in workers:
-        process.start()
-    label = f"{plan.scenario} {plan.target.wire}"
-    start: ServerSample | None = None
-    finish: ServerSample | None = None
-    window_s = 0.0
-    with Progress(label, plan.connections, counters, enabled=not quiet) as progress:
-        try:
-            barrier.wait(BARRIER_TIMEOUT_S)  # ready: everyone connected
-            progress.phase = "running"
-            start = sample(server_pid)
-            went = time.monotonic()
-            barrier.wait(BARRIER_TIMEOUT_S)  # go
-            barrier.wait(plan.duration_s + 2 * plan.drain_s + BARRIER_TIMEOUT_S)  # finished
-            window_s = time.monotonic() - went
-            finish = sample(server_pid)
-            progress.phase = "closing"
-            barrier.wait(BARRIER_TIMEOUT_S)  # released
-        except threading.BrokenBarrierError:
-            progress.phase = "failed"
-        collected = _collect(results, workers)
-    return build_report(plan, collected, window_s, server_pid, before, start, finish)
-
-
-def _collect(
-    results: "multiprocessing.Queue[WorkerResult]", workers: Sequence[BaseProcess]
-) -> list[WorkerResult]:
-    collected: list[WorkerResult] = []
-    deadline = time.monotonic() + 60.0
-    while len(collected) < len(workers) and time.monotonic() < deadline:
-        try:
-            collected.append(results.get(timeout=1.0))
-        except Exception:  # queue.Empty: a worker may have died; check below
-            if not any(process.is_alive() for process in workers):
-                break
-    for process in workers:
-        process.join(timeout=10.0)
-        if process.is_alive():
-            process.kill()
-    missing = {result.worker for result in collected}
-    for index, process in enumerate(workers):
-        if index not in missing:
-            failed = WorkerResult(index)
-            failed.fatal = f"worker {index} exited with {process.exitcode} and no result"
-            collected.append(failed)
-    return collected
-
-
-def find_max_rate(base: Plan, server_pid: int | None, *, quiet: bool = False) -> Report:
-    """The highest spin rate held with p99 under 50 ms, no errors and 95 % achieved.
-
-    Doubles from 250/s until a rate is missed, then halves the interval between the highest
-    held and the lowest missed rate until they are within 10 % of each other.
-    """
-    held: Report | None = None
-    missed_rate: float | None = None
-    rate = 250.0
-    steps: list[Step] = []
-    for step in range(12):
-        plan = dataclasses.replace(base, rate=rate, run_id=f"{base.run_id}s{step}")
-        report = run(plan, server_pid, quiet=quiet)
-        errors = sum(report.errors.values())
-        ok = (
-            not report.fatal
-            and errors == 0
-            and report.p99_ms < MAX_RATE_P99_MS
-            and report.achieved_rate >= MAX_RATE_ACHIEVED * rate
-        )
-        steps.append(
-            Step(
-                rate=rate,
-                achieved_rate=report.achieved_rate,
-                p99_ms=report.p99_ms,
-                errors=errors,
-                held=ok,
-            )
-        )
-        if not quiet:
-            verdict = "held" if ok else "missed"
-            print(
-                f"rate {rate:.0f}/s: p99 {report.p99_ms} ms, achieved {report.achieved_rate}/s,"
-                f" {errors} errors: {verdict}",
-                file=sys.stderr,
-            )
-        if ok:
-            held = report
-        else:
-            missed_rate = rate
-        if missed_rate is None:
-            rate *= 2
-        elif held is None:
-            if rate <= 25:
-                break
-            rate /= 2
-        elif missed_rate - held.target_rate <= 0.1 * held.target_rate:
-            break
-        else:
-            rate = round((held.target_rate + missed_rate) / 2)
-    best = held if held is not None else report
-    best.steps = steps
-    return best

@@ -18,6 +18,8 @@ from websockets.exceptions import ConnectionClosed, InvalidState
 
 # room, seq, the server's send time and our receive time (both epoch seconds).
 PushHandler = Callable[[str, int, float, float], None]
+# room, seq of a frame replayed after a resume (a missed frame, not a delivery to time).
+ReplayHandler = Callable[[str, int], None]
 # The outcome of one triggered event: None when it succeeded, else an error code.
 ReplyHandler = Callable[[str | None], None]
 
@@ -44,6 +46,7 @@ class Joined:
     seq: int  # the room's current seq: the next push carries seq + 1
     resumed: bool = False  # the server replays what was missed after `since_seq`
     replayed: int = 0  # how many frames it replays
+    epoch: str = ""  # the room stream's epoch (our wire), for a later `since_epoch`
 
 
 class LinkError(Exception):
@@ -59,6 +62,10 @@ def _ignore_push(room: str, seq: int, sent_s: float, received_s: float) -> None:
     return None
 
 
+def _ignore_replay(room: str, seq: int) -> None:
+    return None
+
+
 class Link(ABC):
     """One connection of the load generator."""
 
@@ -69,6 +76,7 @@ class Link(ABC):
     def __init__(self) -> None:
         """A link that drops pushes until `on_push` is set; `closed` resolves when it ends."""
         self.on_push: PushHandler = _ignore_push
+        self.on_replay: ReplayHandler = _ignore_replay
         self.closed = asyncio.get_running_loop().create_future()
 
     @classmethod
@@ -77,8 +85,13 @@ class Link(ABC):
         """Connect (from `source_host` when given) and be ready to join."""
 
     @abstractmethod
-    async def join(self, room: str, since_seq: int | None = None) -> Joined:
-        """Enter the room; with `since_seq`, ask for the frames missed after it."""
+    async def join(
+        self, room: str, since_seq: int | None = None, since_epoch: str | None = None
+    ) -> Joined:
+        """Enter the room; with `since_seq` (of `since_epoch`), ask for the frames missed after it.
+
+        Replayed frames go to `on_replay`, later ones to `on_push`.
+        """
 
     @abstractmethod
     def trigger(self, room: str, key: str, on_reply: ReplyHandler) -> None:

@@ -85,8 +85,10 @@ class WsJsonLink(SocketLink):
         ws = await connect(target.url, **websocket_options(target, source_host))
         return cls(ws, target)
 
-    async def join(self, room: str, since_seq: int | None = None) -> Joined:
-        """Send `join` and wait for `joined`; a peer cannot resume, so `since_seq` is unused."""
+    async def join(
+        self, room: str, since_seq: int | None = None, since_epoch: str | None = None
+    ) -> Joined:
+        """Send `join` and wait for `joined`; a peer cannot resume: `since_*` are unused."""
         request = b'{"type":"join","room":%s}' % msgspec.json.encode(room)
         return await self._join(room, request)
 
@@ -163,8 +165,10 @@ class SocketIoLink(SocketLink):
             raise
         return cls(ws, target)
 
-    async def join(self, room: str, since_seq: int | None = None) -> Joined:
-        """Emit `join` and wait for `joined`; a peer cannot resume, so `since_seq` is unused."""
+    async def join(
+        self, room: str, since_seq: int | None = None, since_epoch: str | None = None
+    ) -> Joined:
+        """Emit `join` and wait for `joined`; a peer cannot resume: `since_*` are unused."""
         request = b'42["join",{"room":%s}]' % msgspec.json.encode(room)
         return await self._join(room, request)
 
@@ -331,8 +335,12 @@ class ColyseusLink(Link):
         # A Colyseus connection belongs to one room: it is opened by `join`.
         return cls(target, source_host)
 
-    async def join(self, room: str, since_seq: int | None = None) -> Joined:
-        """Take a seat in the room, open its socket and wait for `joined` (no resume).
+    async def join(
+        self, room: str, since_seq: int | None = None, since_epoch: str | None = None
+    ) -> Joined:
+        """Take a seat in the room, open its socket and wait for `joined`.
+
+        A peer cannot resume: `since_*` are unused.
 
         Raises:
             LinkError: ALREADY_JOINED, a refused matchmaking (MATCHMAKE_...) or a protocol

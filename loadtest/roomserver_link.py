@@ -37,6 +37,7 @@ class _Head(msgspec.Struct):
 class _JoinReply(msgspec.Struct):
     seq: int = 0
     replayed: int = 0
+    epoch: str | None = None
 
 
 class _ErrorReply(msgspec.Struct):
@@ -77,6 +78,8 @@ class RoomserverLink(SocketLink):
         self._clock = _Clock()
         self._next_rid = 0
         self._spins: dict[str, ReplyHandler] = {}
+        # Frames still to come that a `room.resumed` announced as replayed (they follow it).
+        self._replaying = 0
         super().__init__(ws, target)
 
     @classmethod
@@ -90,14 +93,17 @@ class RoomserverLink(SocketLink):
         )
         return cls(ws, target)
 
-    async def join(self, room: str, since_seq: int | None = None) -> Joined:
+    async def join(
+        self, room: str, since_seq: int | None = None, since_epoch: str | None = None
+    ) -> Joined:
         """Send `room.join` and wait for `room.snapshot` (or `room.resumed` with `since_seq`).
 
         Raises:
             LinkError: the error code of a refused join, or CONNECTION_CLOSED.
         """
         rid = self._rid()
-        return await self._join(rid, encode(RoomJoin(rid=rid, room=room, since_seq=since_seq)))
+        request = RoomJoin(rid=rid, room=room, since_seq=since_seq, since_epoch=since_epoch)
+        return await self._join(rid, encode(request))
 
     def trigger(self, room: str, key: str, on_reply: ReplyHandler) -> None:
         """Send a `spin` with idempotency key `key`; its `spin.result` or error is the reply."""
@@ -116,7 +122,11 @@ class RoomserverLink(SocketLink):
     def _on_frame(self, data: bytes, received_s: float) -> None:
         head = _head.decode(data)
         if head.seq is not None and head.room is not None and head.ts is not None:
-            self.on_push(head.room, head.seq, self._clock.epoch_s(head.ts), received_s)
+            if self._replaying:
+                self._replaying -= 1
+                self.on_replay(head.room, head.seq)
+            else:
+                self.on_push(head.room, head.seq, self._clock.epoch_s(head.ts), received_s)
             return
         rid = head.rid
         if rid is None:
@@ -128,7 +138,10 @@ class RoomserverLink(SocketLink):
                 on_reply(None)
         elif kind in ("room.snapshot", "room.resumed"):
             reply = _join_reply.decode(head.payload)
-            self._joined(rid, Joined(reply.seq, kind == "room.resumed", reply.replayed))
+            resumed = kind == "room.resumed"
+            if resumed:
+                self._replaying = reply.replayed
+            self._joined(rid, Joined(reply.seq, resumed, reply.replayed, reply.epoch or ""))
         elif kind == "error":
             code = _error_reply.decode(head.payload).code
             if (on_reply := self._spins.pop(rid, None)) is not None:

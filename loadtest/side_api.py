@@ -1,12 +1,14 @@
-"""The few side-API calls the generator makes: create its rooms as hop-on/hop-off tournaments."""
+"""The few side-API calls the generator makes: create its rooms, ask who publishes them."""
 
 import json
 import urllib.error
 import urllib.request
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 SANDBOX_API_KEY = "sandbox-internal-key"
 SIDE_API_PORT = 8766
+# Straight to the side API, never through an HTTP(S)_PROXY from the environment.
+_OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
 class SideApiError(Exception):
@@ -42,6 +44,27 @@ def create_rooms(api_url: str, api_key: str, count: int, prefix: str, stake: int
     return rooms
 
 
+def room_tickers(api_url: str, api_key: str, rooms: tuple[str, ...]) -> dict[str, str]:
+    """Each room's ticker (the node publishing its frames), as its status names it.
+
+    Best effort: a room whose status cannot be read, or that has no ticker, is left out.
+    """
+    tickers: dict[str, str] = {}
+    for room in rooms:
+        request = urllib.request.Request(
+            f"{api_url}/internal/tournaments/{quote(room, safe='')}/status",
+            headers={"X-Api-Key": api_key},
+        )
+        try:
+            with _OPENER.open(request, timeout=5) as response:
+                owner = json.loads(response.read()).get("owner_node")
+        except (OSError, ValueError):
+            continue
+        if isinstance(owner, str):
+            tickers[room] = owner
+    return tickers
+
+
 def _post(
     url: str, api_key: str, body: dict[str, object], idempotency_key: str
 ) -> dict[str, object]:
@@ -56,7 +79,7 @@ def _post(
         method="POST",
     )
     try:
-        with urllib.request.urlopen(request, timeout=30) as response:
+        with _OPENER.open(request, timeout=30) as response:
             reply: dict[str, object] = json.loads(response.read())
     except urllib.error.HTTPError as exc:
         raise SideApiError(

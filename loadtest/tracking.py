@@ -1,4 +1,4 @@
-"""Per-connection accounting of the room stream: seq gaps and push latency."""
+"""Per-connection accounting of the room stream: seq gaps, duplicates and push latency."""
 
 from hdrh.histogram import HdrHistogram
 
@@ -6,6 +6,8 @@ from hdrh.histogram import HdrHistogram
 LOWEST_US = 1
 HIGHEST_US = 600_000_000
 DIGITS = 3
+# How many skipped seqs a tracker remembers to tell a late frame from a duplicate.
+MISSING_KEPT = 10_000
 
 
 def new_histogram() -> HdrHistogram:
@@ -26,13 +28,18 @@ class SeqTracker:
     reads frames ahead of the coroutine that awaits the join.
     """
 
-    __slots__ = ("_pending", "gaps", "last", "reordered")
+    __slots__ = ("_missing", "_pending", "duplicates", "gaps", "last", "reordered")
 
     def __init__(self) -> None:
         """A room not joined yet: pushes are held until `joined`."""
         self.last: int | None = None
         self.gaps = 0
         self.reordered = 0
+        # Of the frames at or below `last`, those whose seq was already received (or was
+        # covered by the join's snapshot).
+        self.duplicates = 0
+        # Seqs skipped over (a gap), so a late one is told from a duplicate; bounded.
+        self._missing: set[int] = set()
         self._pending: list[int] | None = []
 
     def joining(self) -> None:
@@ -64,6 +71,12 @@ class SeqTracker:
             self.last = seq
         elif seq > last:
             self.gaps += seq - last - 1
+            if len(self._missing) < MISSING_KEPT:
+                self._missing.update(range(last + 1, min(seq, last + 1 + MISSING_KEPT)))
             self.last = seq
         else:
             self.reordered += 1
+            if seq in self._missing:
+                self._missing.discard(seq)
+            else:
+                self.duplicates += 1

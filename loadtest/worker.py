@@ -1,9 +1,10 @@
 """One load-generator process: its share of the connections, in step with the others.
 
-Every worker passes four lines together with the parent (a `multiprocessing.Barrier`):
-ready (all connected), go (the parent has read the server's counters), finished (the parent
-reads them again), released (close). Waiting happens in a thread so the event loop keeps
-reading its sockets meanwhile.
+Every worker passes five lines together with the parent (a `multiprocessing.Barrier`):
+anchored (the first member of each room on its origin node joined, see `loadtest.plan`), ready
+(all connected), go (the parent has read the server's counters), finished (the parent reads
+them again), released (close). Waiting happens in a thread so the event loop keeps reading its
+sockets meanwhile.
 """
 
 import asyncio
@@ -16,11 +17,15 @@ from multiprocessing.sharedctypes import SynchronizedArray
 from multiprocessing.synchronize import Barrier
 
 from loadtest.plan import Plan, WorkerResult
-from loadtest.scenarios import SCENARIO_CLASSES, Scenario
+from loadtest.scenario_base import Scenario
+from loadtest.scenarios import SCENARIO_CLASSES
 
 # Progress counters per worker in the shared array: connected, events, pushes.
 COUNTERS = 3
 BARRIER_TIMEOUT_S = 600.0
+# After the anchors joined: time for their nodes to take the rooms' ticker leases (one Redis
+# round trip) before members on other nodes join.
+ANCHOR_SETTLE_S = 0.2
 
 
 def run_worker(
@@ -48,12 +53,16 @@ async def _work(
     scenario = SCENARIO_CLASSES[plan.scenario](plan, worker, result)
     reporter = asyncio.ensure_future(_report_progress(scenario, worker, counters))
     try:
+        await scenario.connect_anchors()
+        await _line(barrier)  # anchored
+        if len(plan.nodes) > 1:
+            await asyncio.sleep(ANCHOR_SETTLE_S)
         await scenario.connect()
         await _line(barrier)  # ready
         await _line(barrier)  # go
         await scenario.run()
         result = scenario.finish()
-        await _line(barrier)  # finished
+        await _line(barrier, plan.finish_timeout_s)  # finished
         await _line(barrier)  # released
     except threading.BrokenBarrierError:
         result.fatal = result.fatal or "another process failed"
@@ -69,8 +78,8 @@ async def _work(
     return result
 
 
-async def _line(barrier: Barrier) -> None:
-    await asyncio.to_thread(barrier.wait, BARRIER_TIMEOUT_S)
+async def _line(barrier: Barrier, timeout_s: float = BARRIER_TIMEOUT_S) -> None:
+    await asyncio.to_thread(barrier.wait, timeout_s)
 
 
 async def _report_progress(

@@ -20,13 +20,16 @@ from pathlib import Path
 from typing import Final
 
 import msgspec
+import psutil
 import pytest
 
 from clients.python.room_client import RoomClient
 from loadtest.links import Target
-from loadtest.plan import Plan
-from loadtest.report import Report, read_report
+from loadtest.plan import Plan, WorkerResult
+from loadtest.report import Report, build_report, read_report
+from loadtest.report_parts import Kill, Percentiles
 from loadtest.side_api import create_rooms
+from loadtest.tracking import SeqTracker, new_histogram, record_s
 from protocol.codec import decode_server
 from protocol.messages import (
     AnyServerMessage,
@@ -34,12 +37,25 @@ from protocol.messages import (
     PlayerConnected,
     PlayerDisconnected,
 )
-from roomserver.config import SANDBOX_JWT_SECRET, Config, RateLimitConfig, SandboxConfig
+from roomserver.config import (
+    SANDBOX_JWT_SECRET,
+    Config,
+    RateLimitConfig,
+    RedisConfig,
+    SandboxConfig,
+)
 from roomserver.node import Node
 from roomserver.services.sandbox import DEMO_TOURNAMENT
 from roomserver.store.ledger import Ledger
 from tests.integration.conftest import NodeStarter
 from tests.support.api import ADMIN_KEY, api_config, api_url
+from tests.support.cluster import (
+    cluster_process,
+    free_cluster_port,
+    node_pid,
+    node_urls,
+    write_cluster_config,
+)
 from tests.support.node import (
     REPOSITORY,
     TEST_AUTH,
@@ -697,6 +713,40 @@ async def test_rate_max_steps_to_the_highest_rate_held(
         (["idle", "--wire", "no-such-wire"], "--wire must be one of"),
         (["fanout", "--rate", "max"], "--rate max is for the spins scenario"),
         (["idle", "--connections", "0"], "--connections must be at least 1"),
+        # The same node twice (the test adds this --url once more).
+        (["idle", "--url", "ws://127.0.0.1:9/ws"], "--url: each node once"),
+        (["fanout", "--kill-pid", "1"], "are for the failover scenario"),
+        (
+            argv("failover --kill-pid 1 --kill-url ws://127.0.0.1:9/ws"),
+            "failover needs at least two nodes",
+        ),
+        (argv("failover --url ws://127.0.0.1:8/ws"), "failover needs --kill-pid and --kill-url"),
+        (
+            argv("failover --url ws://127.0.0.1:8/ws --kill-pid 1 --kill-url ws://127.0.0.1:7/ws"),
+            "--kill-url must be one of the --url values",
+        ),
+        # It kills a process: it never speaks to another machine.
+        (
+            argv(
+                "failover --url ws://10.1.2.3:8765/ws,ws://127.0.0.1:8/ws --kill-pid 1"
+                " --kill-url ws://127.0.0.1:8/ws"
+            ),
+            "failover speaks only to loopback addresses, not ws://10.1.2.3:8765/ws",
+        ),
+        (
+            argv(
+                "failover --url ws://127.0.0.1:8/ws --kill-pid 1 --kill-url ws://127.0.0.1:8/ws"
+                " --redis-url redis://10.1.2.3:6379/0"
+            ),
+            "failover speaks only to loopback addresses, not redis://10.1.2.3:6379/0",
+        ),
+        (
+            argv(
+                "failover --url ws://127.0.0.1:8/ws --kill-pid 1 --kill-url ws://127.0.0.1:8/ws"
+                " --duration 2 --kill-after 3"
+            ),
+            "--kill-after must be positive and shorter than --duration",
+        ),
     ],
 )
 async def test_a_bad_command_line_exits_2_with_a_message(args: list[str], message: str) -> None:
@@ -731,3 +781,250 @@ async def test_a_server_pid_that_is_no_process_exits_2(node: Node, tmp_path: Pat
     )
     assert completed.returncode == 2
     assert f"no process with pid {pid}" in completed.stderr
+
+
+async def test_a_kill_pid_that_is_not_the_nodes_process_is_refused_and_not_killed(
+    start_node: NodeStarter, base_config: Config, redis_url: str, tmp_path: Path
+) -> None:
+    bystander = await asyncio.create_subprocess_exec("sleep", "60")
+    try:
+        async with two_nodes(start_node, base_config, redis_url) as nodes:
+            urls = [ws_url(node) for node in nodes]
+            completed = await run_loadtest(
+                *argv(f"failover --url {urls[0]},{urls[1]} --kill-url {urls[0]}"),
+                *argv(f"--kill-pid {bystander.pid} --connections 2 --duration 1 --quiet"),
+                timeout_s=30.0,
+            )
+            assert completed.returncode == 2
+            port = urls[0].rsplit(":", 1)[1].split("/")[0]
+            assert (
+                f"--kill-pid {bystander.pid} is not the node of --kill-url {urls[0]}: it does not"
+                f" listen on port {port}" in completed.stderr
+            )
+            # Refused before anything ran: no connection, and the process lives on.
+            assert all(generated_sessions(node) == 0 for node in nodes)
+            assert bystander.returncode is None
+            assert psutil.Process(bystander.pid).status() != psutil.STATUS_ZOMBIE
+    finally:
+        bystander.kill()
+        await bystander.wait()
+
+
+# ------------------------------------------------------------------ several nodes
+
+
+def test_connections_are_spread_over_the_nodes_and_each_room_over_every_node() -> None:
+    urls = ("ws://127.0.0.1:1/ws", "ws://127.0.0.1:2/ws", "ws://127.0.0.1:3/ws")
+    plan = Plan("fanout", Target(url=urls[0]), ("r1", "r2"), 12, 2, 10.0, 1.0, "", urls=urls)
+    assert [plan.node_of(i) for i in range(6)] == [0, 1, 2, 0, 1, 2]
+    assert [plan.target_of(plan.node_of(i)).url for i in range(4)] == [*urls, urls[0]]
+    # One connection of each node in turn joins a room: each room has members on every node.
+    for room in plan.rooms:
+        members = [i for i in range(plan.connections) if plan.room_of(i) == room]
+        assert sorted(plan.node_of(i) for i in members) == [0, 0, 1, 1, 2, 2]
+    # Room k's frames are caused on node k mod 3: its spinners are its members there, and
+    # the first of them joins before anyone else.
+    assert [plan.origin_of(k) for k in range(2)] == [0, 1]
+    spinners = [i for i in range(plan.connections) if plan.on_origin(i)]
+    assert spinners == [0, 4, 6, 10]
+    assert plan.anchors() == frozenset({0, 4})
+    # Worker 0 holds the even connections, so every spinner: it sends the whole rate.
+    assert [plan.spinner_share(worker) for worker in range(plan.processes)] == [1.0, 0.0]
+    assert sum(plan.spinner_share(w, origin_only=False) for w in range(2)) == 1.0
+    # One node: everything as before, every member spins.
+    single = Plan("fanout", Target(url=urls[0]), ("r1", "r2"), 4, 1, 10.0, 1.0, "")
+    assert [single.room_of(i) for i in range(4)] == ["r1", "r2", "r1", "r2"]
+    assert all(single.on_origin(i) for i in range(4))
+    # Failover: the frames are caused on the first node that survives.
+    failover = Plan(
+        "failover", Target(url=urls[0]), ("r1",), 6, 1, 10.0, 1.0, "", urls=urls, kill_node=0
+    )
+    assert [i for i in range(6) if failover.on_origin(i)] == [1, 4]
+
+
+def test_a_seq_received_twice_is_a_duplicate_and_a_late_one_is_not() -> None:
+    tracker = SeqTracker()
+    tracker.joined(10, resumed=False)
+    for seq in (10, 11, 13, 12, 13, 14):
+        tracker.push(seq)
+    # 10 was in the snapshot, 13 came twice; 12 came late (a gap filled, not a duplicate).
+    assert (tracker.gaps, tracker.reordered, tracker.duplicates) == (1, 3, 2)
+
+
+def test_the_report_merges_delivery_seqs_and_the_kill_over_the_workers() -> None:
+    urls = ("ws://127.0.0.1:1/ws", "ws://127.0.0.1:2/ws")
+    plan = Plan(
+        "failover", Target(url=urls[0]), ("r",), 4, 2, 10.0, 3.0, "", urls=urls, kill_node=0
+    )
+    results = []
+    for worker, (same_s, cross_s) in enumerate([(0.001, 0.002), (0.003, 0.004)]):
+        result = WorkerResult(worker, connected=2, pushes=2, connected_per_node=[1, 1])
+        every, same, cross = new_histogram(), new_histogram(), new_histogram()
+        for histogram, seconds in ((every, same_s), (every, cross_s), (same, same_s)):
+            record_s(histogram, seconds)
+        record_s(cross, cross_s)
+        result.delivery_hdr, result.same_node_hdr = every.encode(), same.encode()
+        result.cross_node_hdr = cross.encode()
+        result.seqs_seen = {"r": [5, 6 + worker]}
+        result.on_killed_node = 1
+        result.resumed_at_s = [1000.25 + worker]
+        result.nodes_after = [0, 2]
+        results.append(result)
+    kill = Kill(pid=42, node=0, url=urls[0], at_s=1000.0)
+    report = build_report(plan, results, 3.0, None, None, None, None, kill=kill)
+    assert report.connections_per_node == [2, 2]
+    assert report.delivery is not None
+    assert (report.delivery.all.frames, report.delivery.same_node.frames) == (4, 2)
+    assert report.delivery.cross_node.max_ms == pytest.approx(4.0, rel=1e-2)
+    assert report.frames_published == 3  # 5, 6 and 7
+    failover = report.failover
+    assert failover is not None
+    assert (failover.connections_on_killed_node, failover.resumed) == (2, 2)
+    assert failover.kill_to_resumed_max_ms == pytest.approx(1250.0, rel=1e-2)
+    assert failover.connections_per_node_after == [0, 4]
+    assert report.samples == 2  # the main latency: kill -> resumed
+
+
+@contextlib.asynccontextmanager
+async def two_nodes(
+    start_node: NodeStarter, base_config: Config, redis_url: str
+) -> AsyncIterator[list[Node]]:
+    """Two in-process nodes on one Redis and the test database, with the test side-API keys."""
+    async with contextlib.AsyncExitStack() as stack:
+        nodes = []
+        for n in range(2):
+            config = api_config(base_config)
+            server = msgspec.structs.replace(config.server, node_id=f"{unique('node')}-{n}")
+            config = msgspec.structs.replace(
+                config, server=server, redis=RedisConfig(url=redis_url)
+            )
+            nodes.append(await stack.enter_async_context(start_node(config)))
+        yield nodes
+
+
+def assert_ordered(percentiles: Percentiles) -> None:
+    """p50 <= p99 <= p99.9 <= max, over some frames."""
+    assert percentiles.frames > 0
+    assert 0 < percentiles.p50_ms <= percentiles.p99_ms <= percentiles.p999_ms
+    assert percentiles.p999_ms <= percentiles.max_ms
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(120)
+async def test_fanout_over_two_nodes_reports_same_and_cross_node_delivery_and_redis(
+    start_node: NodeStarter, base_config: Config, redis_url: str, ledger: Ledger, tmp_path: Path
+) -> None:
+    connections, rate, duration = 20, 20, 2
+    path = tmp_path / "two-nodes.json"
+    before = await generator_spins(ledger)
+    async with two_nodes(start_node, base_config, redis_url) as nodes:
+        urls = [ws_url(node) for node in nodes]
+        completed = await run_loadtest(
+            *argv(f"fanout --url {urls[0]} --url {urls[1]} --rooms 1 --connections {connections}"),
+            *argv(f"--rate {rate} --duration {duration} --processes 2 --quiet"),
+            *argv(f"--jwt-secret {TEST_AUTH.jwt_secret} --api-key {ADMIN_KEY}"),
+            *argv(f"--api-url {api_url(nodes[1])} --server-pid {os.getpid()}"),
+            *argv(f"--redis-url {redis_url} --report {path}"),
+        )
+        assert completed.returncode == 0, completed.stderr + completed.stdout
+        for node in nodes:
+            await wait_until_generator_gone(node)
+    report = read_report(path)
+
+    assert_clean(report, "fanout", connections)
+    assert report.duplicates == 0
+    assert report.urls == urls
+    assert report.url == ",".join(urls)
+    assert report.connections_per_node == [10, 10]
+    # The room's spinners are its members on node 0 (the odd-numbered players).
+    assert report.events == rate * duration
+    spins = await new_spins(ledger, before)
+    assert len(spins) == report.events
+    assert {player for player, _ in spins} == {f"lt-{i + 1:06d}" for i in range(0, 20, 2)}
+    # Node 0's anchor joined first: node 0 took the room's ticker lease and publishes it.
+    assert list(report.tickers.values()) == [nodes[0].config.server.node_id]
+    delivery = report.delivery
+    assert delivery is not None
+    for part in (delivery.all, delivery.same_node, delivery.cross_node):
+        assert_ordered(part)
+    assert delivery.all.frames == report.frames_delivered == report.samples
+    assert delivery.same_node.frames + delivery.cross_node.frames == delivery.all.frames
+    # Every member hears the same frames: half of them on each node.
+    assert abs(delivery.same_node.frames - delivery.cross_node.frames) <= 2 * connections
+    assert report.frames_published > 0
+    assert report.frames_delivered <= report.frames_published * connections
+    assert report.server is not None
+    assert report.frames_per_server_cpu_s is not None
+    assert report.frames_per_server_cpu_s > 0
+    redis = report.redis
+    assert redis is not None
+    assert redis.frames_published == report.frames_published
+    assert redis.calls_total == sum(redis.calls.values()) > 0
+    assert "info" not in redis.calls
+    assert redis.calls_per_frame_published == pytest.approx(
+        redis.calls_total / redis.frames_published, abs=0.01
+    )
+    assert redis.cpu_s == pytest.approx(redis.cpu_sys_s + redis.cpu_user_s, abs=0.002)
+    assert set(redis.usec) == set(redis.calls)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(240)
+async def test_failover_resumes_every_connection_of_the_killed_node_with_no_gap(
+    tmp_path: Path, database_dsn: str, redis_url: str
+) -> None:
+    connections = 20
+    config = write_cluster_config(tmp_path, database_dsn, redis_url)
+    port = free_cluster_port(2)
+    urls, api_urls = node_urls(port, 2)
+    path = tmp_path / "failover.json"
+    async with cluster_process(tmp_path, config, 2, port) as launcher:
+        pids = [node_pid(tmp_path, number) for number in (1, 2)]
+        completed = await run_loadtest(
+            *argv(f"failover --url {urls[0]},{urls[1]} --kill-url {urls[0]} --kill-pid {pids[0]}"),
+            *argv(f"--server-pid {pids[0]} --server-pid {pids[1]} --redis-url {redis_url}"),
+            *argv(f"--connections {connections} --rooms 1 --rate 10 --duration 4"),
+            *argv("--kill-after 1.5 --processes 2 --quiet"),
+            *argv(f"--jwt-secret {TEST_AUTH.jwt_secret} --api-key {ADMIN_KEY}"),
+            *argv(f"--api-url {api_urls[1]} --report {path}"),
+            timeout_s=90.0,
+        )
+        assert completed.returncode == 0, completed.stderr + completed.stdout
+        # The node is gone (its launcher reaps it when it stops); the launcher runs on.
+        with contextlib.suppress(psutil.NoSuchProcess):
+            assert psutil.Process(pids[0]).status() == psutil.STATUS_ZOMBIE
+        assert launcher.returncode is None
+    assert launcher.returncode == 0
+    report = read_report(path)
+
+    failover = report.failover
+    assert failover is not None, report
+    assert failover.killed, failover.kill_error
+    assert (failover.killed_pid, failover.killed_url, failover.killed_node) == (pids[0], urls[0], 0)
+    assert failover.kill_after_s == 1.5
+    assert failover.connections_on_killed_node == connections // 2
+    # Every one of them came back: resumed, or (counted apart) with a fresh snapshot.
+    assert failover.not_back == {}
+    assert failover.resumed + failover.not_recovered == connections // 2
+    assert failover.connections_per_node_after == [0, connections]
+    if failover.resumed:
+        assert failover.kill_to_resumed_max_ms is not None
+        assert failover.kill_to_resumed_p50_ms is not None
+        assert 0 < failover.kill_to_resumed_p50_ms <= failover.kill_to_resumed_max_ms < 20_000
+        assert report.samples == failover.resumed
+    assert not failover.gap_seen
+    assert report.gaps == 0
+    assert report.duplicates == 0
+    assert report.frames_lost == 0 or failover.not_recovered > 0
+    assert failover.other_reconnects == 0
+    # Spins on the surviving node kept the room moving through the kill.
+    assert report.events > 0
+    assert report.frames_delivered > 0
+    # Both nodes' processes were read; the killed one up to its kill.
+    assert report.server is not None
+    assert report.server.pids == pids
+    assert [server.pid for server in report.servers] == pids
+    assert report.server.cpu_s == pytest.approx(
+        sum(server.cpu_s for server in report.servers), abs=0.002
+    )
+    assert report.redis is not None
