@@ -3,6 +3,7 @@
 from dataclasses import dataclass
 
 import redis.asyncio as redis
+from redis.asyncio.cluster import RedisCluster
 
 from api.api_keys import ApiKeys
 from api.rate_limits import ApiRateLimiter
@@ -35,5 +36,5 @@ class ApiContext:
     api_keys: ApiKeys
     signatures: SignatureVerifier
     rate_limiter: ApiRateLimiter
-    redis: "redis.Redis | None"  # the configured Redis, for readiness
+    redis: "redis.Redis | RedisCluster | None"  # the configured Redis, for readiness
     nodes: NodeDirectory  # the live nodes and their load

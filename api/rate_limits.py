@@ -10,11 +10,12 @@ from typing import Final, Literal
 
 import redis.asyncio as redis
 from limits import RateLimitItemPerMinute
-from limits.aio.storage import MemoryStorage, RedisStorage, Storage
+from limits.aio.storage import MemoryStorage, RedisClusterStorage, RedisStorage, Storage
 from limits.aio.strategies import SlidingWindowCounterRateLimiter
+from redis.asyncio.cluster import RedisCluster
 
 from api.errors import ApiError
-from roomserver.config import RateLimitsPerMinute
+from roomserver.config import RateLimitsPerMinute, RedisConfig
 
 RateCategory = Literal["tournament_config", "token_validation", "results", "default"]
 _NAMESPACE: Final = "roomserver-api"
@@ -24,14 +25,21 @@ class ApiRateLimiter:
     """Counts requests per caller and category."""
 
     def __init__(
-        self, limits: RateLimitsPerMinute, redis_url: str, redis_client: "redis.Redis | None"
+        self,
+        limits: RateLimitsPerMinute,
+        redis_config: RedisConfig,
+        redis_client: "redis.Redis | RedisCluster | None",
     ) -> None:
         """Counters in Redis when `redis_client` is given (shared by nodes), else in memory."""
         storage: Storage
-        if redis_client is not None:
+        if isinstance(redis_client, RedisCluster):
+            # The library's own cluster client: it needs one of its own to follow the slots.
+            cluster_url = redis_config.url.replace("redis://", "redis+cluster://", 1)
+            storage = RedisClusterStorage(f"async+{cluster_url}", implementation="redispy")
+        elif redis_client is not None:
             # The node's own client's pool, so the node's shutdown closes its connections.
             storage = RedisStorage(
-                f"async+{redis_url}",
+                f"async+{redis_config.url}",
                 implementation="redispy",
                 connection_pool=redis_client.connection_pool,  # type: ignore[arg-type]
             )

@@ -12,6 +12,7 @@ import redis.asyncio as redis
 from hypercorn.asyncio import serve
 from hypercorn.config import Config as HypercornConfig
 from litestar import Litestar
+from redis.asyncio.cluster import RedisCluster
 
 from api.api_keys import ApiKeys
 from api.app import create_app
@@ -20,6 +21,7 @@ from api.limits import HeaderLimit
 from api.rate_limits import ApiRateLimiter
 from api.signatures import MemoryNonceStore, NonceStore, RedisNonceStore, SignatureVerifier
 from roomserver.cluster.nodes import NodeDirectory
+from roomserver.cluster.open import redis_client as redis_client_of
 from roomserver.config import ApiConfig, Config
 from roomserver.gateway.hub import Hub
 from roomserver.gateway.tokens import TokenVerifier
@@ -49,7 +51,7 @@ class ApiServer:
         app: Litestar,
         host: str,
         port: int,
-        redis_client: "redis.Redis | None",
+        redis_client: "redis.Redis | RedisCluster | None",
         *,
         limits: ApiConfig | None = None,
     ) -> None:
@@ -112,7 +114,7 @@ def start_side_api(
     if config.sandbox.enabled:
         keys = (*keys, SANDBOX_API_KEY_CONFIG)
         agents = (*agents, SANDBOX_WALLET_AGENT)
-    redis_client = redis.from_url(config.redis.url) if config.redis.url else None
+    redis_client = redis_client_of(config.redis) if config.redis.url else None
     nonces: NonceStore = (
         MemoryNonceStore() if redis_client is None else RedisNonceStore(redis_client)
     )
@@ -130,7 +132,7 @@ def start_side_api(
         metrics=metrics,
         api_keys=ApiKeys(keys),
         signatures=SignatureVerifier(agents, api.signature_window_s, nonces),
-        rate_limiter=ApiRateLimiter(api.rate_limits_per_min, config.redis.url, redis_client),
+        rate_limiter=ApiRateLimiter(api.rate_limits_per_min, config.redis, redis_client),
         redis=redis_client,
         nodes=nodes,
     )

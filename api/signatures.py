@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from typing import Final, Protocol
 
 import redis.asyncio as redis
+from redis.asyncio.cluster import RedisCluster
 
 from api.errors import ApiError
 from roomserver.config import WalletAgentConfig
@@ -59,7 +60,7 @@ class MemoryNonceStore:
 class RedisNonceStore:
     """Nonces shared by every node (SET NX with expiry)."""
 
-    def __init__(self, client: "redis.Redis") -> None:
+    def __init__(self, client: "redis.Redis | RedisCluster") -> None:
         """Nonces kept as expiring keys through `client`."""
         self._client = client
 

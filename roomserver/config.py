@@ -105,6 +105,8 @@ class RedisConfig(_Section, frozen=True, forbid_unknown_fields=True, kw_only=Tru
     """The cross-node bus; empty means one node with an in-process bus."""
 
     url: str = ""
+    # `url` is one node of a Redis Cluster: rooms spread over its shards (sharded pub/sub).
+    cluster: bool = False
     # One node per room publishes its leaderboard; its lease passes to another node when not
     # renewed for this long (the node died or paused).
     ticker_lease_s: Seconds = 3.0

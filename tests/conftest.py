@@ -17,10 +17,12 @@ import pytest
 import uvloop
 
 from roomserver.events.sinks import region_of, sqs_client
+from tests.support.redis_cluster import redis_cluster
 from tests.support.services import (
     POSTGRES_DSN_ENV,
     REDIS_URL_ENV,
     SQS_ENDPOINT_ENV,
+    ServiceUnavailableError,
     acquire_postgres,
     acquire_redis,
     acquire_sqs,
@@ -28,6 +30,9 @@ from tests.support.services import (
     drop_database,
     dsn_for_database,
 )
+
+# A node of an existing Redis Cluster to test against; else the tests start one.
+REDIS_CLUSTER_URL_ENV = "ROOMSERVER_TEST_REDIS_CLUSTER_URL"
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -129,6 +134,20 @@ def redis_url() -> Iterator[str]:
         yield service.url
     finally:
         service.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_cluster_url() -> Iterator[str]:
+    """URL of a node of a Redis Cluster of three shards (started for the session)."""
+    configured = os.environ.get(REDIS_CLUSTER_URL_ENV)
+    if configured:
+        yield configured
+        return
+    try:
+        with redis_cluster() as url:
+            yield url
+    except ServiceUnavailableError as exc:
+        pytest.skip(f"no Redis Cluster: {exc}")
 
 
 @pytest.fixture(scope="session")

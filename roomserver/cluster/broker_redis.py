@@ -9,10 +9,12 @@ A node delivers only what its subscription brings (its own frames included). It 
 room's offsets: a duplicate is dropped, a gap is repaired from the stream. redis-py subscribes
 again by itself after a reconnect but loses what was published meanwhile, so after every
 (re)connect, and periodically, each subscribed room's position is checked and any missed frames
-are read from the stream. A probe published to the node's own channel detects a subscription
-that no longer receives anything (a dead peer the socket does not notice).
+are read from the stream. The subscriptions themselves, their probes and their reconnects are
+`roomserver.cluster.channels_redis`.
 
-Keys of one room share the hash tag `{t:<room>}`, so a room lives on one Redis Cluster shard.
+Keys of one room share the hash tag `{t:<room>}`, so a room lives on one Redis Cluster shard;
+on a cluster the script publishes with `SPUBLISH` and nodes subscribe with `SSUBSCRIBE`, so a
+room's frames travel only through its own shard.
 """
 
 import asyncio
@@ -22,24 +24,23 @@ import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import Final
 
 import redis.asyncio as redis
-from redis.asyncio.client import PubSub
+from redis.asyncio.cluster import RedisCluster
 
 from protocol.messages import ServerMessage
 from roomserver.cluster.broker import Deliver, FrameTemplate, HearNote, StreamPosition
+from roomserver.cluster.channels_redis import RedisChannels
 from roomserver.cluster.stream_scripts import POSITION, PUBLISH, StreamKeys
 from roomserver.cluster.ticker import StaleFence
 
 log = logging.getLogger(__name__)
 
-_PROBE_PREFIX: Final = b"probe:"
 # A note on a room's channel starts so; a frame starts with its offset (digits).
 _NOTE_PREFIX: Final = b"n "
 # How long a frame's idempotency key is remembered: retries come within minutes, not days.
 _ONCE_TTL_S: Final = 86400
-_CONFIRM_TIMEOUT_S: Final = 10.0
 _CLOSE_TIMEOUT_S: Final = 2.0
 
 
@@ -67,7 +68,7 @@ class RedisBroker:
 
     def __init__(
         self,
-        client: "redis.Redis",
+        client: "redis.Redis | RedisCluster",
         history_size: int,
         *,
         node_id: str,
@@ -99,17 +100,22 @@ class RedisBroker:
         self._probe_timeout_s = probe_timeout_s
         self._prefix = key_prefix
         self._new_epoch = new_epoch
-        self._probe_channel = f"{key_prefix}probe:{node_id}"
         self._publish_script = client.register_script(PUBLISH)
         self._position_script = client.register_script(POSITION)
-        self._pubsub: PubSub | None = None
+        self._channels = RedisChannels(
+            client,
+            node_id=node_id,
+            key_prefix=key_prefix,
+            on_message=self._on_message,
+            on_reconnect=self._resync_soon,
+            probe_timeout_s=probe_timeout_s,
+        )
+        self._publish_command = "SPUBLISH" if self._channels.sharded else "PUBLISH"
         self._rooms: dict[str, _Subscription] = {}
         self._by_channel: dict[bytes, _Subscription] = {}
-        self._confirmed: dict[bytes, asyncio.Future[None]] = {}
         self._histories: dict[tuple[str, StreamPosition], asyncio.Task[list[bytes] | None]] = {}
-        self._tasks: list[asyncio.Task[None]] = []
+        self._checks: asyncio.Task[None] | None = None
         self._resync = asyncio.Event()
-        self._probe_seen_s = time.monotonic()
         self._closing = False
         self.gaps_repaired = 0
         self.resyncs = 0
@@ -117,38 +123,20 @@ class RedisBroker:
     # ------------------------------------------------------------ lifecycle
 
     async def start(self) -> None:
-        """Open the subscription and start its reader and the periodic checks."""
-        self._pubsub = self._client.pubsub()
-        await self._pubsub.subscribe(self._probe_channel)
-        assert self._pubsub.connection is not None
-        self._pubsub.connection.register_connect_callback(self._on_reconnect)
-        self._tasks = [
-            asyncio.create_task(self._read(), name="broker-reader"),
-            asyncio.create_task(self._check(), name="broker-checks"),
-        ]
+        """Open the subscription and start the periodic checks."""
+        await self._channels.start()
+        self._checks = asyncio.create_task(self._check(), name="broker-checks")
 
     async def close(self) -> None:
-        """Stop reading and close the subscription."""
+        """Stop the checks and close the subscriptions."""
         self._closing = True
-        # The client may be reconnecting inside a read, where a cancellation can be absorbed:
-        # dropping the connection as well ends any read.
-        if self._pubsub is not None and self._pubsub.connection is not None:
-            with contextlib.suppress(Exception):
-                await self._pubsub.connection.disconnect()
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
+        if self._checks is not None:
+            self._checks.cancel()
             with contextlib.suppress(asyncio.CancelledError, TimeoutError):
                 async with asyncio.timeout(_CLOSE_TIMEOUT_S):
-                    await asyncio.shield(task)
-            if not task.done():
-                log.warning("broker task %s did not stop", task.get_name())
-        self._tasks = []
-        if self._pubsub is not None:
-            with contextlib.suppress(Exception):
-                async with asyncio.timeout(_CLOSE_TIMEOUT_S):
-                    await self._pubsub.aclose()  # type: ignore[no-untyped-call]
-            self._pubsub = None
+                    await asyncio.shield(self._checks)
+            self._checks = None
+        await self._channels.close()
 
     # ------------------------------------------------------------ Broker
 
@@ -180,6 +168,7 @@ class RedisBroker:
                     fence or "",
                     once or "",
                     _ONCE_TTL_S,
+                    self._publish_command,
                 ],
             )
         except redis.ResponseError as exc:
@@ -190,7 +179,7 @@ class RedisBroker:
 
     async def forward(self, room_id: str, note: bytes) -> None:
         """Publish `note` on the room's channel, unsequenced (see `Broker.forward`)."""
-        await self._client.publish(
+        await self._channels.publish(
             StreamKeys.of(self._prefix, room_id).channel, _NOTE_PREFIX + note
         )
 
@@ -224,28 +213,20 @@ class RedisBroker:
             if hear is not None:
                 subscription.hearers[deliver] = hear
             return
-        assert self._pubsub is not None, "the broker has not started"
         keys = StreamKeys.of(self._prefix, room_id)
         subscription = _Subscription(keys, [deliver])
         if hear is not None:
             subscription.hearers[deliver] = hear
         self._rooms[room_id] = subscription
-        channel = keys.channel.encode()
-        self._by_channel[channel] = subscription
-        confirmed = asyncio.get_running_loop().create_future()
-        self._confirmed[channel] = confirmed
+        self._by_channel[keys.channel.encode()] = subscription
         try:
-            await self._pubsub.subscribe(keys.channel)
-            async with asyncio.timeout(_CONFIRM_TIMEOUT_S):
-                await confirmed
+            await self._channels.subscribe(keys.channel)
             # Everything published after the confirmation arrives on the channel; the top read
             # now is where delivery starts (earlier frames are history, not news).
             top = await self._position(keys)
         except BaseException:
             self._forget(room_id)
             raise
-        finally:
-            self._confirmed.pop(channel, None)
         async with subscription.lock:
             subscription.last = top
             early, subscription.early = subscription.early, []
@@ -261,60 +242,11 @@ class RedisBroker:
         subscription.hearers.pop(deliver, None)
         if not subscription.subscribers:
             self._forget(room_id)
-            if self._pubsub is not None:
-                with contextlib.suppress(redis.RedisError):
-                    await self._pubsub.unsubscribe(subscription.keys.channel)
+            await self._channels.unsubscribe(subscription.keys.channel)
 
     # ------------------------------------------------------------ reading
 
-    async def _read(self) -> None:
-        """Deliver what the subscription brings, for as long as the broker runs."""
-        backoff_s = 0.05
-        while not self._closing:
-            assert self._pubsub is not None
-            try:
-                # Blocking, with no read timeout: a timeout inside the client can leave a
-                # cancellation behind that later hits this task. A dead peer is found by the
-                # probe instead (see `_check`).
-                message = await self._pubsub.get_message(timeout=None)
-                backoff_s = 0.05
-            except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
-                if self._closing:
-                    return
-                # Redis is away: room frames pause (they are never sent unsequenced).
-                log.warning("broker subscription lost (%s); retrying", exc)
-                await asyncio.sleep(backoff_s)
-                backoff_s = min(backoff_s * 2, 2.0)
-                self._resync.set()
-                continue
-            except Exception:
-                # Never let the reader die: every room on this node would stop receiving.
-                log.exception("broker subscription failed; retrying")
-                await asyncio.sleep(backoff_s)
-                backoff_s = min(backoff_s * 2, 2.0)
-                self._resync.set()
-                continue
-            if message is None:
-                continue
-            try:
-                await self._on_message(message)
-            except Exception:
-                log.exception("broker could not deliver a message")
-
-    async def _on_message(self, message: dict[str, Any]) -> None:
-        kind = message["type"]
-        channel = message["channel"]
-        if kind == "subscribe":
-            confirmed = self._confirmed.get(channel)
-            if confirmed is not None and not confirmed.done():
-                confirmed.set_result(None)
-            return
-        if kind != "message":
-            return
-        data: bytes = message["data"]
-        if data.startswith(_PROBE_PREFIX):
-            self._probe_seen_s = time.monotonic()
-            return
+    async def _on_message(self, channel: bytes, data: bytes) -> None:
         subscription = self._by_channel.get(channel)
         if subscription is None:
             return
@@ -369,7 +301,6 @@ class RedisBroker:
 
         Each interval, or at once after a reconnect.
         """
-        probes = 0
         while not self._closing:
             # Not asyncio.wait_for: on Python 3.11 it can swallow a cancellation that races the
             # event, and the broker would never stop.
@@ -379,15 +310,7 @@ class RedisBroker:
             resync = self._resync.is_set()
             self._resync.clear()
             try:
-                probes += 1
-                await self._client.publish(
-                    self._probe_channel, _PROBE_PREFIX + str(probes).encode()
-                )
-                if time.monotonic() - self._probe_seen_s > self._probe_timeout_s:
-                    log.warning("broker subscription silent; reconnecting it")
-                    self._probe_seen_s = time.monotonic()
-                    if self._pubsub is not None and self._pubsub.connection is not None:
-                        await self._pubsub.connection.disconnect()
+                if await self._channels.probe():
                     resync = True
                 if resync:
                     self.resyncs += 1
@@ -419,9 +342,9 @@ class RedisBroker:
                 for offset, frame in missed:
                     self._deliver(subscription, StreamPosition(offset, last.epoch), frame)
 
-    async def _on_reconnect(self, _connection: object) -> None:
-        # redis-py calls this on every connect of the subscription's connection, after it
-        # subscribed again; what was published meanwhile is read from the streams.
+    def _resync_soon(self) -> None:
+        # A subscribed connection (re)connected and subscribed again: what was published
+        # meanwhile is read from the streams.
         self._resync.set()
 
     # ------------------------------------------------------------ Redis reads

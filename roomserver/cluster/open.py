@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
 import redis.asyncio as redis
+from redis.asyncio.cluster import RedisCluster
 
 from roomserver.cluster.broker import Broker
 from roomserver.cluster.broker_local import LocalBroker
@@ -48,6 +49,17 @@ class Cluster:
             self.nodes.own = own
 
 
+def redis_client(config: RedisConfig) -> "redis.Redis | RedisCluster":
+    """A client of the configured Redis: one server, or a Redis Cluster (`redis.cluster`).
+
+    TCP keepalive on every connection, the subscriptions' included; a peer that died without
+    closing is also found by the broker's own probes.
+    """
+    if config.cluster:
+        return RedisCluster.from_url(config.url, socket_keepalive=True)
+    return redis.from_url(config.url, socket_keepalive=True)
+
+
 @contextlib.asynccontextmanager
 async def open_cluster(
     redis_config: RedisConfig, rooms: RoomsConfig, node_id: str
@@ -67,14 +79,14 @@ async def open_cluster(
             shared=False,
         )
         return
-    # TCP keepalive on every connection, the subscription's included; a peer that died
-    # without closing is also found by the broker's own probe.
-    client = redis.from_url(redis_config.url, socket_keepalive=True)
+    client = redis_client(redis_config)
     broker = RedisBroker(client, rooms.history_size, node_id=node_id)
     presence = RedisPresence(client, node_id)
     tickers = RedisTickers(client, node_id, lease_s=redis_config.ticker_lease_s)
     try:
         try:
+            if isinstance(client, RedisCluster):
+                await client.initialize()
             await client.ping()
             await broker.start()
             await presence.start()

@@ -18,6 +18,8 @@ from typing import Final
 
 import msgspec
 import redis.asyncio as redis
+from redis.asyncio.cluster import RedisCluster
+from redis.commands.core import AsyncScript
 
 from roomserver.cluster.nodes import NodeLoad
 
@@ -51,7 +53,7 @@ class RedisPresence:
 
     def __init__(
         self,
-        client: "redis.Redis",
+        client: "redis.Redis | RedisCluster",
         node_id: str,
         *,
         heartbeat_s: float = 2.0,
@@ -109,7 +111,12 @@ class RedisPresence:
         nodes = await self.live_nodes()
         if not nodes:
             return []
-        reports = await self._client.mget([self._info_key(node) for node in nodes])
+        keys = [self._info_key(node) for node in nodes]
+        reports = (
+            await self._client.mget_nonatomic(keys)
+            if isinstance(self._client, RedisCluster)
+            else await self._client.mget(keys)
+        )
         return [
             msgspec.json.decode(report, type=NodeLoad) for report in reports if report is not None
         ]
@@ -118,28 +125,39 @@ class RedisPresence:
 
     async def add(self, room_id: str, player_id: str, connection_id: str) -> bool:
         """Record a connection of this node; True when the player came online."""
-        connections, players = self._room_keys(room_id)
-        field = self._field(player_id, self._node_id, connection_id)
-        # One round trip: the room's change and this node's own list of its connections.
-        async with self._client.pipeline(transaction=False) as pipe:
-            await self._add(keys=[connections, players], args=[field, player_id], client=pipe)
-            pipe.sadd(
-                self._node_key(self._node_id), self._member(room_id, player_id, connection_id)
-            )
-            came_online, _ = await pipe.execute()
-        return bool(came_online)
+        return await self._change(self._add, room_id, player_id, connection_id, added=True)
 
     async def remove(self, room_id: str, player_id: str, connection_id: str) -> bool:
         """Forget a connection of this node; True when the player went offline."""
-        connections, players = self._room_keys(room_id)
-        field = self._field(player_id, self._node_id, connection_id)
-        async with self._client.pipeline(transaction=False) as pipe:
-            await self._remove(keys=[connections, players], args=[field, player_id], client=pipe)
-            pipe.srem(
-                self._node_key(self._node_id), self._member(room_id, player_id, connection_id)
+        return await self._change(self._remove, room_id, player_id, connection_id, added=False)
+
+    async def _change(
+        self, script: AsyncScript, room_id: str, player_id: str, connection_id: str, *, added: bool
+    ) -> bool:
+        """The room's change (`script`) and this node's own list of its connections."""
+        keys = list(self._room_keys(room_id))
+        args = [self._field(player_id, self._node_id, connection_id), player_id]
+        member = self._member(room_id, player_id, connection_id)
+        node_key = self._node_key(self._node_id)
+        if isinstance(self._client, RedisCluster):
+            # The two keys live on different shards, and a cluster pipeline runs no script:
+            # two calls at once.
+            changed, _ = await asyncio.gather(
+                script(keys=keys, args=args),
+                self._client.sadd(node_key, member)
+                if added
+                else self._client.srem(node_key, member),
             )
-            went_offline, _ = await pipe.execute()
-        return bool(went_offline)
+            return bool(changed)
+        # One round trip.
+        async with self._client.pipeline(transaction=False) as pipe:
+            await script(keys=keys, args=args, client=pipe)
+            if added:
+                pipe.sadd(node_key, member)
+            else:
+                pipe.srem(node_key, member)
+            changed, _ = await pipe.execute()
+        return bool(changed)
 
     async def count(self, room_id: str) -> int:
         """Distinct players online in the room, on every node."""

@@ -52,7 +52,7 @@ if ARGV[8] ~= '' then
   redis.call('HSET', KEYS[5], ARGV[8], offset .. ' ' .. epoch)
   redis.call('EXPIRE', KEYS[5], ARGV[9])
 end
-redis.call('PUBLISH', KEYS[3], offset .. ' ' .. epoch .. ' ' .. frame)
+redis.call(ARGV[10], KEYS[3], offset .. ' ' .. epoch .. ' ' .. frame)
 return {offset, epoch}
 """
 )

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import Final
 
 import redis.asyncio as redis
+from redis.asyncio.cluster import RedisCluster
 
 from roomserver.cluster.stream_scripts import StreamKeys
 
@@ -53,7 +54,7 @@ class RedisTickers:
 
     def __init__(
         self,
-        client: "redis.Redis",
+        client: "redis.Redis | RedisCluster",
         node_id: str,
         *,
         lease_s: float = 3.0,
@@ -153,17 +154,27 @@ class RedisTickers:
         rooms = sorted(self._wanted)
         if not rooms:
             return
-        async with self._client.pipeline(transaction=False) as pipe:
-            for room_id in rooms:
-                await self._take(
-                    keys=[
-                        StreamKeys.of(self._prefix, room_id).lease,
-                        f"{self._prefix}{{t:{room_id}}}:fence",
-                    ],
-                    args=[self._node_id, self._lease_ms, _FENCE_TTL_S],
-                    client=pipe,
-                )
-            results = await pipe.execute()
+        calls: list[tuple[list[str], list[str | int]]] = [
+            (
+                [
+                    StreamKeys.of(self._prefix, room_id).lease,
+                    f"{self._prefix}{{t:{room_id}}}:fence",
+                ],
+                [self._node_id, self._lease_ms, _FENCE_TTL_S],
+            )
+            for room_id in rooms
+        ]
+        results: list[object]
+        if isinstance(self._client, RedisCluster):
+            # Rooms spread over shards, and a cluster pipeline runs no script: all at once.
+            results = list(
+                await asyncio.gather(*(self._take(keys=keys, args=args) for keys, args in calls))
+            )
+        else:
+            async with self._client.pipeline(transaction=False) as pipe:
+                for keys, args in calls:
+                    await self._take(keys=keys, args=args, client=pipe)
+                results = await pipe.execute()
         for room_id, result in zip(rooms, results, strict=True):
             if room_id not in self._wanted:
                 continue  # dropped while the renewal ran; `drop` gave it up

@@ -20,12 +20,12 @@ from protocol.messages import (
 from roomserver.cluster.broker import Broker, FrameTemplate, StreamPosition
 from roomserver.cluster.broker_local import LocalBroker
 from roomserver.cluster.broker_redis import RedisBroker
-from tests.support.redis import redis_client
+from tests.support.redis import shared_redis_client
 
 HISTORY = 5
 
 
-@pytest.fixture(params=["local", "redis"])
+@pytest.fixture(params=["local", "redis", "redis-cluster"])
 def broker_kind(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
@@ -35,7 +35,7 @@ async def broker(broker_kind: str, request: pytest.FixtureRequest) -> AsyncItera
     if broker_kind == "local":
         yield LocalBroker(HISTORY)
         return
-    async with redis_client(request.getfixturevalue("redis_url")) as client:
+    async with shared_redis_client(request, broker_kind) as client:
         # Keys of their own, so tests sharing the server never see each other's rooms.
         tag = secrets.token_hex(4)
         redis_broker = RedisBroker(client, HISTORY, node_id=f"n-{tag}", key_prefix=f"t{tag}:")

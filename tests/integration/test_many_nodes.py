@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 
 import msgspec
 import pytest
+from redis.asyncio.cluster import RedisCluster
 
 from clients.python.room_client import RoomClient
 from protocol.codec import decode_server
@@ -38,27 +39,54 @@ from tests.support.services import free_tcp_port, start_redis_on
 
 @contextlib.asynccontextmanager
 async def cluster(
-    start_node: NodeStarter, base_config: Config, redis_url: str, count: int = 3
+    start_node: NodeStarter,
+    base_config: Config,
+    redis_url: str,
+    count: int = 3,
+    *,
+    redis_cluster: bool = False,
 ) -> AsyncIterator[list[Node]]:
-    """`count` in-process nodes sharing the test database and one Redis."""
+    """`count` in-process nodes sharing the test database and one Redis (or Redis Cluster)."""
     async with contextlib.AsyncExitStack() as stack:
         nodes = []
         for n in range(count):
             server = msgspec.structs.replace(base_config.server, node_id=f"{unique('node')}-{n}")
             config = msgspec.structs.replace(
-                base_config, server=server, redis=RedisConfig(url=redis_url)
+                base_config, server=server, redis=RedisConfig(url=redis_url, cluster=redis_cluster)
             )
             nodes.append(await stack.enter_async_context(start_node(config)))
         yield nodes
 
 
+async def sharded_publishes(url: str) -> int:
+    """SPUBLISH calls so far, summed over the shards of the Redis Cluster at `url`."""
+    client = RedisCluster.from_url(url)
+    try:
+        await client.initialize()
+        total = 0
+        for node in client.get_primaries():
+            stats = await client.info("commandstats", target_nodes=node)
+            total += int(stats.get("cmdstat_spublish", {}).get("calls", 0))
+        return total
+    finally:
+        await client.aclose()
+
+
+@pytest.mark.parametrize("redis_kind", ["redis", "redis-cluster"])
 async def test_members_on_three_nodes_see_the_same_frames_with_the_same_seq(
-    start_node: NodeStarter, base_config: Config, redis_url: str, ledger: Ledger
+    start_node: NodeStarter,
+    base_config: Config,
+    ledger: Ledger,
+    redis_kind: str,
+    request: pytest.FixtureRequest,
 ) -> None:
+    sharded = redis_kind == "redis-cluster"
+    url = str(request.getfixturevalue("redis_cluster_url" if sharded else "redis_url"))
+    spublished = await sharded_publishes(url) if sharded else 0
     tournament = await create_tournament(ledger)
     room = tournament.config.tournament_id
     winning = winning_seed(tournament.server_seed)
-    async with cluster(start_node, base_config, redis_url) as nodes:
+    async with cluster(start_node, base_config, url, redis_cluster=sharded) as nodes:
         players = [unique("p") for _ in nodes]
         async with contextlib.AsyncExitStack() as stack:
             clients = [
@@ -86,6 +114,9 @@ async def test_members_on_three_nodes_see_the_same_frames_with_the_same_seq(
     # The last member saw every later frame: the others' joins' frames are before its snapshot.
     assert len(seen[-1]) >= 1
     assert max(by_seq) == max(seq for seq, _ in seen[0])
+    if sharded:
+        # The frames went through the room's shard (sharded pub/sub), one SPUBLISH each at least.
+        assert await sharded_publishes(url) - spublished >= len(by_seq)
 
 
 async def test_one_node_publishes_the_leaderboard_with_every_nodes_standings(

@@ -10,10 +10,10 @@ import pytest
 from roomserver.cluster.presence import Presence
 from roomserver.cluster.presence_local import LocalPresence
 from roomserver.cluster.presence_redis import RedisPresence
-from tests.support.redis import redis_client
+from tests.support.redis import shared_redis_client
 
 
-@pytest.fixture(params=["local", "redis"])
+@pytest.fixture(params=["local", "redis", "redis-cluster"])
 def presence_kind(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
@@ -23,7 +23,7 @@ async def presence(presence_kind: str, request: pytest.FixtureRequest) -> AsyncI
     if presence_kind == "local":
         yield LocalPresence()
         return
-    async with redis_client(request.getfixturevalue("redis_url")) as client:
+    async with shared_redis_client(request, presence_kind) as client:
         tag = secrets.token_hex(4)
         shared = RedisPresence(client, f"n-{tag}", key_prefix=f"t{tag}:")
         await shared.start()

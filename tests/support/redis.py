@@ -3,7 +3,9 @@
 import contextlib
 from collections.abc import AsyncIterator
 
+import pytest
 import redis.asyncio as redis
+from redis.asyncio.cluster import RedisCluster
 
 
 @contextlib.asynccontextmanager
@@ -14,6 +16,23 @@ async def redis_client(url: str, name: str | None = None) -> AsyncIterator["redi
         yield client
     finally:
         await client.aclose()
+
+
+@contextlib.asynccontextmanager
+async def shared_redis_client(
+    request: pytest.FixtureRequest, kind: str
+) -> AsyncIterator["redis.Redis | RedisCluster"]:
+    """A client of the session's Redis (`kind` "redis") or Redis Cluster ("redis-cluster")."""
+    if kind == "redis-cluster":
+        client = RedisCluster.from_url(request.getfixturevalue("redis_cluster_url"))
+        await client.initialize()
+        try:
+            yield client
+        finally:
+            await client.aclose()
+        return
+    async with redis_client(request.getfixturevalue("redis_url")) as plain:
+        yield plain
 
 
 async def kill_subscriptions(url: str, name: str) -> int:
