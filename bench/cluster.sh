@@ -15,12 +15,12 @@ RUNS=${RUNS:-3}
 DURATION=${DURATION:-20}
 PY=.venv/bin/python
 mkdir -p "$OUT"
-CONFIG="$OUT/config.toml"
-printf '[postgres]\ndsn = "%s"\n[redis]\nurl = "%s"\n' "$DSN" "$REDIS_URL" > "$CONFIG"
+# The project's config.toml (the sandbox's keys), with this database and Redis.
+export ROOMSERVER_POSTGRES_DSN="$DSN" ROOMSERVER_REDIS_URL="$REDIS_URL"
 
 CLUSTER_PID=""
 start_cluster() {
-  "$PY" -m roomserver --config "$CONFIG" cluster --nodes "$1" --sandbox > "$OUT/cluster.log" 2>&1 &
+  "$PY" -m roomserver --config config.toml cluster --nodes "$1" --sandbox > "$OUT/cluster.log" 2>&1 &
   CLUSTER_PID=$!
   for n in $(seq 1 "$1"); do
     for _ in $(seq 1 300); do
