@@ -4,7 +4,6 @@ import asyncio
 import contextlib
 import os
 import signal
-import socket
 from pathlib import Path
 
 import pytest
@@ -20,88 +19,17 @@ from protocol.messages import (
     SpinResult,
 )
 from roomserver.store.ledger import Ledger
+from tests.support.cluster import cluster_process, free_cluster_port, write_cluster_config
 from tests.support.node import (
-    TEST_AUTH,
     create_tournament,
     fetch_spins,
     join,
     room_frames,
-    roomserver_process,
     token,
     unique,
     winning_seed,
 )
 from tests.support.redis import redis_client
-
-CONFIG = """\
-[server]
-host = "127.0.0.1"
-[postgres]
-dsn = "{dsn}"
-pool_min_size = 1
-pool_max_size = 4
-[redis]
-url = "{redis_url}"
-[auth]
-jwt_secret = "{jwt_secret}"
-[events]
-file = "{events_file}"
-"""
-
-
-def write_config(workdir: Path, dsn: str, redis_url: str) -> Path:
-    """The cluster's config file, in `workdir`."""
-    config = workdir / "config.toml"
-    config.write_text(
-        CONFIG.format(
-            dsn=dsn,
-            redis_url=redis_url,
-            jwt_secret=TEST_AUTH.jwt_secret,
-            events_file=workdir / "events.jsonl",
-        )
-    )
-    return config
-
-
-def free_cluster_port(nodes: int) -> int:
-    """A port P with P, P+6.. and P+16.. (the balancer and the nodes' ports) all free now."""
-    for _ in range(200):
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            port: int = probe.getsockname()[1]
-        if port + 16 + nodes >= 65535:
-            continue
-        wanted = [
-            port,
-            *(port + 6 + n for n in range(nodes)),
-            *(port + 16 + n for n in range(nodes)),
-        ]
-        if all(_free(candidate) for candidate in wanted):
-            return port
-    raise AssertionError("no free range of ports")
-
-
-def _free(port: int) -> bool:
-    with socket.socket() as probe:
-        try:
-            probe.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-        return True
-
-
-def cluster_process(
-    workdir: Path, config: Path, nodes: int, port: int
-) -> contextlib.AbstractAsyncContextManager[asyncio.subprocess.Process]:
-    """`roomserver cluster`, yielded once every node answers /ready; stopped with SIGTERM."""
-    return roomserver_process(
-        ("--config", str(config), "cluster", "--nodes", str(nodes), "--port", str(port)),
-        workdir,
-        [f"http://127.0.0.1:{port + 16 + n}/ready" for n in range(nodes)],
-        workdir / "cluster.log",
-        start_timeout_s=90.0,
-        stop_timeout_s=60.0,
-    )
 
 
 @pytest.mark.slow
@@ -109,7 +37,7 @@ def cluster_process(
 async def test_a_killed_nodes_players_resume_on_another_node_with_no_gap(
     tmp_path: Path, database_dsn: str, redis_url: str, ledger: Ledger
 ) -> None:
-    config = write_config(tmp_path, database_dsn, redis_url)
+    config = write_cluster_config(tmp_path, database_dsn, redis_url)
     port = free_cluster_port(2)
     first_url, second_url = (f"ws://127.0.0.1:{port + 6 + n}/ws" for n in range(2))
     room = (await create_tournament(ledger)).config.tournament_id
@@ -170,7 +98,7 @@ async def test_a_killed_nodes_players_resume_on_another_node_with_no_gap(
 async def test_a_paused_ticker_loses_the_room_to_another_node_and_pushes_nothing_stale(
     tmp_path: Path, database_dsn: str, redis_url: str, ledger: Ledger
 ) -> None:
-    config = write_config(tmp_path, database_dsn, redis_url)
+    config = write_cluster_config(tmp_path, database_dsn, redis_url)
     port = free_cluster_port(2)
     urls = [f"ws://127.0.0.1:{port + 6 + n}/ws" for n in range(2)]
     tournament = await create_tournament(ledger)
