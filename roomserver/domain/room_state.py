@@ -113,8 +113,10 @@ class RoomState:
         self._online_at_last_push = 0
         self._online_seen = 0
         self._count_pushed_at_s = float("-inf")
-        # What this node committed and has not yet told the other nodes.
-        self._untold = StandingsNote()
+        # What this node committed and has not yet told the other nodes: each player's latest
+        # standing only (the others would be ignored as older anyway).
+        self._untold_changes: dict[str, StandingChange] = {}
+        self._untold_removed: list[str] = []
 
     @property
     def tournament(self) -> Tournament:
@@ -128,7 +130,11 @@ class RoomState:
     @property
     def needs_flush(self) -> bool:
         """Whether a change waits for the next flush (the coalescing tick)."""
-        return self._leaderboard_dirty or self._presence_dirty or bool(self._untold)
+        return (
+            self._leaderboard_dirty
+            or self._presence_dirty
+            or bool(self._untold_changes or self._untold_removed)
+        )
 
     @property
     def counts_only(self) -> bool:
@@ -155,8 +161,8 @@ class RoomState:
         """
         if self._leaderboard.update(player_id, name, score, reached_at_s, version):
             self._leaderboard_dirty = True
-            self._untold.changed.append(
-                StandingChange(player_id, name, score, reached_at_s, version)
+            self._untold_changes[player_id] = StandingChange(
+                player_id, name, score, reached_at_s, version
             )
         return self._leaderboard.rank(player_id)
 
@@ -164,11 +170,13 @@ class RoomState:
         """Take a player who hopped off out of the standings."""
         if self._leaderboard.remove(player_id):
             self._leaderboard_dirty = True
-            self._untold.removed.append(player_id)
+            self._untold_changes.pop(player_id, None)
+            self._untold_removed.append(player_id)
 
     def take_untold(self) -> StandingsNote:
         """What this node committed since it last told the other nodes; now told."""
-        note, self._untold = self._untold, StandingsNote()
+        note = StandingsNote(list(self._untold_changes.values()), self._untold_removed)
+        self._untold_changes, self._untold_removed = {}, []
         return note
 
     def heard(self, note: StandingsNote) -> None:

@@ -65,12 +65,13 @@ def free_cluster_port(nodes: int) -> int:
             *(port + 6 + n for n in range(nodes)),
             *(port + 16 + n for n in range(nodes)),
         ]
-        if all(_free(candidate) for candidate in wanted):
+        if all(port_is_free(candidate) for candidate in wanted):
             return port
     raise AssertionError("no free range of ports")
 
 
-def _free(port: int) -> bool:
+def port_is_free(port: int) -> bool:
+    """Whether nothing listens on (or holds) `port` of 127.0.0.1 right now."""
     with socket.socket() as probe:
         try:
             probe.bind(("127.0.0.1", port))

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
@@ -14,6 +13,7 @@ from typing import Final
 
 import redis
 
+from tests.support.cluster import port_is_free
 from tests.support.services import ServiceUnavailableError, free_tcp_port
 
 SLOTS: Final = 16384
@@ -25,18 +25,9 @@ def _shard_ports(count: int) -> list[int]:
     ports: list[int] = []
     while len(ports) < count:
         port = free_tcp_port()
-        if port + 10000 <= 65535 and port not in ports and _free(port + 10000):
+        if port + 10000 <= 65535 and port not in ports and port_is_free(port + 10000):
             ports.append(port)
     return ports
-
-
-def _free(port: int) -> bool:
-    with socket.socket() as probe:
-        try:
-            probe.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-        return True
 
 
 def _start_shard(executable: str, port: int, workdir: Path) -> subprocess.Popen[bytes]:
