@@ -41,7 +41,7 @@ fanout() {  # nodes members rate run
   start_cluster "$1"
   # shellcheck disable=SC2046
   "$PY" -m loadtest fanout --url "$(urls "$1")" $(pids "$1") --api-url http://127.0.0.1:8781 \
-    --redis-url "$REDIS_URL" --rooms 1 --connections "$2" --rate "$3" --duration "$DURATION" \
+    --redis-url "$REDIS_URL" --rooms 1 --fresh-rooms --connections "$2" --rate "$3" --duration "$DURATION" \
     --quiet --report "$OUT/fanout-$1n-$2-$4.json"
   stop_cluster
 }
@@ -50,6 +50,7 @@ for run in $(seq 1 "$RUNS"); do
   for nodes in 1 3; do
     fanout "$nodes" 10 40 "$run"
     fanout "$nodes" 500 200 "$run"
+    fanout "$nodes" 5000 200 "$run"
   done
   start_cluster 3
   # shellcheck disable=SC2046

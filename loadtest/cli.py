@@ -90,6 +90,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--api-key", default=SANDBOX_API_KEY, help="side-API key")
     parser.add_argument("--stake", type=int, default=10, help="stake of each spin")
     parser.add_argument(
+        "--fresh-rooms",
+        action="store_true",
+        help="create new rooms for this run (default: the same `--rooms` rooms every run, "
+        "whose standings carry over, so how often their leaderboard changes depends on history)",
+    )
+    parser.add_argument(
         "--source-addresses",
         type=int,
         default=8,
@@ -220,7 +226,8 @@ def _plan(args: argparse.Namespace) -> Plan:
         if args.rooms:
             api_url = args.api_url or default_api_url(urls[0])
             try:
-                rooms = tuple(create_rooms(api_url, args.api_key, args.rooms, "lt", args.stake))
+                prefix = f"lt-{run_id}" if args.fresh_rooms else "lt"
+                rooms = tuple(create_rooms(api_url, args.api_key, args.rooms, prefix, args.stake))
             except SideApiError as exc:
                 raise UsageError(f"creating rooms: {exc}") from None
         else:
