@@ -213,6 +213,13 @@ class EventsConfig(_Section, frozen=True, forbid_unknown_fields=True, kw_only=Tr
     max_attempts: PositiveInt = 10
     backoff_base_s: Seconds = 0.5
     backoff_max_s: Seconds = 60.0
+    # Retention, on every node that relays: published rows older than `retention_s` (0: any)
+    # are deleted, at most `purge_batch` per statement, every `purge_interval_s`; pending and
+    # dead rows stay. `vacuum`: VACUUM the outbox after a purge (autovacuum may be off).
+    retention_s: Annotated[float, Meta(ge=0)] = 3600.0
+    purge_batch: Annotated[int, Meta(gt=0, le=100_000)] = 5000
+    purge_interval_s: Seconds = 10.0
+    vacuum: bool = True
 
 
 class SandboxConfig(_Section, frozen=True, forbid_unknown_fields=True, kw_only=True):

@@ -20,6 +20,7 @@ from roomserver.cluster.open import open_cluster
 from roomserver.config import Config, EventsConfig
 from roomserver.domain.event_envelope import EventSink
 from roomserver.events.relay import OutboxRelay
+from roomserver.events.retention import OutboxRetention
 from roomserver.events.sinks import JsonLinesSink, open_sqs_sink
 from roomserver.gateway.hub import Hub
 from roomserver.gateway.tokens import TokenVerifier
@@ -164,6 +165,8 @@ async def running_node(config: Config) -> AsyncIterator[Node]:
                 if sink is not None:
                     relay = OutboxRelay(ledger, sink, config.events)
                     background.append(tasks.create_task(relay.run()))
+                    retention = OutboxRetention(ledger, config.events, metrics)
+                    background.append(tasks.create_task(retention.run()))
                 api_server = None
                 try:
                     if config.api.enabled:

@@ -1,1 +1,1 @@
-"""Events: the envelope, the outbox relay and its sinks."""
+"""Events: the envelope, the outbox relay and its sinks, the outbox retention job."""

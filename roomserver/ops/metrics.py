@@ -1,7 +1,9 @@
 """Prometheus metrics of one node, in the node's own registry (served by the side API).
 
 Hot-path counters stay plain integers in the hub's stats and are read at scrape time; only the
-spin latency histogram is observed as it happens (once per spin).
+spin latency histogram is observed as it happens (once per spin). The outbox backlog takes a
+database query, which a scrape (synchronous) cannot make: the outbox retention job reads it each
+round and the scrape shows its latest reading.
 """
 
 import collections
@@ -27,6 +29,15 @@ class NodeStats:
     errors_by_code: collections.Counter[str] = field(default_factory=collections.Counter)
 
 
+@dataclass(frozen=True, slots=True)
+class OutboxBacklog:
+    """What waits in the outbox table (the whole database's, not only this node's events)."""
+
+    pending: int
+    dead: int
+    oldest_pending_age_s: float
+
+
 class _Connection(Protocol):
     @property
     def frames_sent(self) -> int: ...
@@ -46,7 +57,7 @@ _LATENCY_BUCKETS_S = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1
 
 
 class NodeMetrics(Collector):
-    """Connections, rooms, spins, spin latency, frames sent and errors by code."""
+    """Connections, rooms, spins, spin latency, frames sent, errors by code, outbox backlog."""
 
     def __init__(self) -> None:
         """An empty registry; `attach` connects the hub and the rooms."""
@@ -59,6 +70,8 @@ class NodeMetrics(Collector):
         )
         self._hub: _Hub | None = None
         self._rooms: Sized | None = None
+        # Set by the outbox retention job each round; None (not shown) until its first reading.
+        self.outbox_backlog: OutboxBacklog | None = None
         self.registry.register(self)
 
     def attach(self, hub: _Hub, rooms: Sized) -> None:
@@ -67,6 +80,8 @@ class NodeMetrics(Collector):
 
     def collect(self) -> Iterator[Metric]:
         """Called by the registry at scrape time."""
+        if self.outbox_backlog is not None:
+            yield from _outbox_metrics(self.outbox_backlog)
         if self._hub is None or self._rooms is None:
             return
         stats = self._hub.stats
@@ -91,3 +106,21 @@ class NodeMetrics(Collector):
         for code, count in sorted(stats.errors_by_code.items()):
             errors.add_metric([code], count)
         yield errors
+
+
+def _outbox_metrics(backlog: OutboxBacklog) -> Iterator[Metric]:
+    yield GaugeMetricFamily(
+        "roomserver_outbox_pending",
+        "Outbox events not yet published (whole database, at the retention job's last round)",
+        value=backlog.pending,
+    )
+    yield GaugeMetricFamily(
+        "roomserver_outbox_dead",
+        "Outbox events parked as dead after events.max_attempts failed publishes",
+        value=backlog.dead,
+    )
+    yield GaugeMetricFamily(
+        "roomserver_outbox_oldest_pending_age_seconds",
+        "Age of the oldest pending outbox event (0 when none is pending)",
+        value=backlog.oldest_pending_age_s,
+    )

@@ -1,7 +1,8 @@
 """The outbox: events written in the transaction of the change they report, claimed by relays.
 
 A relay claims due rows with `FOR UPDATE SKIP LOCKED`, publishes them, and settles the claim:
-published, retried later with backoff, or dead after too many attempts.
+published, retried later with backoff, or dead after too many attempts. Published rows are
+purged after the retention period (`events/retention.py`); pending and dead rows never are.
 """
 
 import contextlib
@@ -13,7 +14,11 @@ import msgspec
 
 from protocol.codec import format_ts
 from roomserver.domain.event_envelope import SCHEMA_VERSION, Event
+from roomserver.ops.metrics import OutboxBacklog
 from roomserver.store.pool import Connection, PoolStore
+
+# A VACUUM of a table that kept a large backlog may outlast the pool's statement timeout.
+_VACUUM_TIMEOUT_S = 600.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +96,11 @@ class OutboxStore(PoolStore):
         `FOR UPDATE SKIP LOCKED` on the row state (never "seq above the last one seen", which
         would skip a transaction that commits after a later one): a row another relay holds is
         passed over, and a crash before `settle` leaves the row pending for the next claim.
+
+        The predicate is `outbox_pending`'s, so the scan reads only that partial index and
+        sorts what is due: its cost follows the pending rows, never the published or dead
+        ones. What keeps the index itself small is the retention job's VACUUM: each publish
+        leaves a dead entry behind in it.
         """
         async with self._pool.acquire() as connection, connection.transaction():
             rows = await connection.fetch(
@@ -103,6 +113,74 @@ class OutboxStore(PoolStore):
                 limit,
             )
             yield ClaimedEvents(connection, [_event_from_row(row) for row in rows])
+
+    async def purge_published(self, *, older_than_s: float, limit: int) -> int:
+        """Delete at most `limit` rows published more than `older_than_s` ago; how many went.
+
+        Pending and dead rows are never touched (the state is checked by the DELETE itself).
+        The rows are found through the `outbox_published` index, bounded by the cutoff: it uses
+        the stable `now()`, since a volatile `clock_timestamp()` cannot bound an index scan and
+        a purge finding nothing old enough would read every published row. No `ORDER BY`: which
+        old rows go first does not matter, and without statistics (nothing runs ANALYZE when
+        autovacuum is off) the planner would sort every old row for each batch. They are
+        deleted by `ctid`, straight to the heap tuples the scan found, without one more index
+        lookup per row by `seq` (the sub-select locks each row, so its ctid holds until the
+        DELETE reaches it). `SKIP LOCKED`: purgers on several nodes take disjoint batches
+        instead of waiting on each other's rows.
+        """
+        status = await self._pool.execute(
+            """DELETE FROM outbox
+                WHERE ctid = ANY (ARRAY(
+                          SELECT ctid FROM outbox
+                           WHERE state = 'published'
+                             AND published_at < now() - make_interval(secs => $1)
+                           LIMIT $2
+                             FOR UPDATE SKIP LOCKED))
+                  AND state = 'published'""",
+            older_than_s,
+            limit,
+        )
+        return int(status.rsplit(" ", 1)[1])
+
+    async def vacuum_outbox(self) -> None:
+        """`VACUUM (SKIP_LOCKED)` the outbox: its heap and indexes lose their dead entries.
+
+        Autovacuum may be off, and the relay's poll slows with every dead entry left in the
+        pending index. Run outside any transaction (VACUUM refuses one); skipped, with only a
+        server notice, while another node vacuums the table.
+        """
+        await self._pool.execute("VACUUM (SKIP_LOCKED) outbox", timeout=_VACUUM_TIMEOUT_S)
+
+    async def outbox_dead_tuples(self) -> int:
+        """Dead row versions in the outbox since its last VACUUM, as the statistics count them.
+
+        Every publish and retry leaves one (a row changes state), and every purged row; 0 when
+        statistics are off (`track_counts`).
+        """
+        count = await self._pool.fetchval(
+            "SELECT n_dead_tup FROM pg_stat_user_tables WHERE relid = 'outbox'::regclass"
+        )
+        return int(count or 0)
+
+    async def outbox_backlog(self) -> OutboxBacklog:
+        """What waits in the outbox: pending and dead rows, and the oldest pending event's age.
+
+        Read through the partial indexes `outbox_pending` and `outbox_dead`: its cost follows
+        the pending and dead rows, never the published ones. The age is by the database's
+        clock, from the event's `occurred_at`; 0 when nothing is pending.
+        """
+        row = await self._pool.fetchrow(
+            """WITH pending AS (
+                   SELECT count(*) AS events, min(occurred_at) AS oldest
+                     FROM outbox WHERE state = 'pending')
+               SELECT p.events,
+                      (SELECT count(*) FROM outbox WHERE state = 'dead'),
+                      greatest(0, coalesce(
+                          extract(epoch FROM clock_timestamp() - p.oldest), 0))::float8
+                 FROM pending p"""
+        )
+        assert row is not None
+        return OutboxBacklog(pending=row[0], dead=row[1], oldest_pending_age_s=row[2])
 
 
 def _event_from_row(row: Any) -> Event:
