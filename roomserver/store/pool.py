@@ -15,6 +15,8 @@ from roomserver.ops.trace_context import current_trace_id
 
 Connection = asyncpg.Connection | PoolConnectionProxy
 
+_NEVER_RECYCLE = 2**62  # queries per connection before asyncpg replaces it
+
 
 async def create_pool(dsn: str, *, min_size: int, max_size: int, timeout_s: float) -> asyncpg.Pool:
     """An asyncpg pool for the ledger."""
@@ -24,6 +26,10 @@ async def create_pool(dsn: str, *, min_size: int, max_size: int, timeout_s: floa
         max_size=max_size,
         command_timeout=timeout_s,
         reset=_keep_session,
+        # asyncpg closes a connection after 50,000 queries by default, and with it the prepared
+        # statements and the functions' cached plans: a new backend and cold caches every 25 s
+        # at 2,000 spins/s. Nothing here leaks per query, so keep connections.
+        max_queries=_NEVER_RECYCLE,
     )
     assert pool is not None
     return pool

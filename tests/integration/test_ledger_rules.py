@@ -85,6 +85,91 @@ async def test_unbalanced_transactions_and_negative_balances_are_refused(ledger:
     )
 
 
+async def test_entries_must_name_existing_transactions_and_accounts(ledger: Ledger) -> None:
+    # The entries trigger checks what foreign keys used to, for every row of a hand-written
+    # INSERT; and an account, once named by entries, can never go away.
+    _, cash = await funded_player(ledger)
+    house: int = await ledger.pool.fetchval(
+        "SELECT account_id FROM accounts WHERE kind = 'house_cash' AND scope = 'EUR'"
+    )
+    missing_account: int = await ledger.pool.fetchval(
+        "SELECT coalesce(max(account_id), 0) + 1000 FROM accounts"
+    )
+    missing_tx: int = await ledger.pool.fetchval(
+        "SELECT coalesce(max(tx_id), 0) + 1000 FROM ledger_transactions"
+    )
+    async with ledger.pool.acquire() as connection:
+        tx = await connection.fetchval(
+            """INSERT INTO ledger_transactions (kind, idempotency_key)
+               VALUES ('test', $1) RETURNING tx_id""",
+            unique("tx"),
+        )
+        with pytest.raises(asyncpg.ForeignKeyViolationError, match="does not exist"):
+            await connection.execute(
+                "INSERT INTO entries (tx_id, account_id, amount) VALUES ($1, $2, 5), ($1, $3, -5)",
+                tx,
+                missing_account,
+                house,
+            )
+        with pytest.raises(asyncpg.ForeignKeyViolationError, match="does not exist"):
+            await connection.execute(
+                "INSERT INTO entries (tx_id, account_id, amount) VALUES ($1, $2, 5), ($1, $3, -5)",
+                missing_tx,
+                cash,
+                house,
+            )
+        for statement in [
+            "DELETE FROM accounts WHERE account_id = $1",
+            "TRUNCATE accounts CASCADE",
+        ]:
+            with pytest.raises(asyncpg.RestrictViolationError):
+                await connection.execute(statement, *([cash] if "$1" in statement else []))
+    assert await ledger.pool.fetchval("SELECT count(*) FROM entries WHERE tx_id = $1", tx) == 0
+    assert (
+        await ledger.pool.fetchval("SELECT balance FROM accounts WHERE account_id = $1", cash)
+        == 500
+    )
+
+
+async def test_a_spin_posts_one_net_entry_per_account(ledger: Ledger) -> None:
+    tournament = await create_tournament(ledger)
+    player = unique("p")
+    await ledger.ensure_player(player, "P", "EUR")
+    room = tournament.config.tournament_id
+    assert (await ledger.register_player(room, player, rg_self_excluded=False))[0] == "OK"
+    stake = tournament.config.min_stake
+    for nonce in range(20):
+        request = spin_request(
+            room,
+            tournament.server_seed,
+            player_claims(player, False, None),
+            time.time(),
+            stake=stake,
+            key=unique("k"),
+            client_seed="seed",
+            nonce=nonce,
+        )
+        assert (await ledger.place_spin(request)).status == "OK"
+    rows = await ledger.pool.fetch(
+        """SELECT s.stake, s.win, array_agg(a.kind ORDER BY a.kind) AS kinds,
+                  coalesce(sum(e.amount) FILTER (WHERE a.kind = 'player_chips'), 0) AS chips
+             FROM spins s
+             LEFT JOIN entries e ON e.tx_id = s.tx_id
+             LEFT JOIN accounts a ON a.account_id = e.account_id
+            WHERE s.player_id = $1
+            GROUP BY s.spin_id, s.stake, s.win""",
+        player,
+    )
+    assert len(rows) == 20
+    for row in rows:
+        if row["win"] == row["stake"]:
+            assert row["kinds"] == [None]  # nothing moved, nothing posted
+        else:
+            assert row["kinds"] == ["house_chips", "player_chips"]
+            assert row["chips"] == row["win"] - row["stake"]
+    assert await ledger.audit() == []
+
+
 async def test_registration_is_idempotent_and_respects_max_players(ledger: Ledger) -> None:
     tournament = await create_tournament(ledger, max_players=2, buy_in=100, starting_chips=1000)
     room = tournament.config.tournament_id
