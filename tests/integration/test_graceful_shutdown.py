@@ -4,7 +4,6 @@ import asyncio
 import contextlib
 import os
 import signal
-import socket
 import sys
 from pathlib import Path
 
@@ -15,13 +14,7 @@ from protocol.codes import CloseCode
 from protocol.messages import Error, ServerDraining, Spin, SpinResult
 from roomserver.store.ledger import Ledger
 from tests.support.node import TEST_AUTH, create_tournament, join, token, unique
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
+from tests.support.services import free_tcp_port
 
 
 async def wait_listening(port: int, process: asyncio.subprocess.Process) -> None:
@@ -67,7 +60,7 @@ async def test_sigterm_lets_in_flight_spins_commit_and_reply(
     ledger: Ledger, database_dsn: str, tmp_path: Path
 ) -> None:
     room = (await create_tournament(ledger)).config.tournament_id
-    port = free_port()
+    port = free_tcp_port()
     config = tmp_path / "config.toml"
     config.write_text(
         f'[server]\nhost = "127.0.0.1"\nport = {port}\nshutdown_grace_s = 10.0\n'

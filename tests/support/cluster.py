@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import hashlib
 import json
+import random
 import socket
 from pathlib import Path
 from typing import Final
@@ -14,6 +15,7 @@ from typing import Final
 from roomserver.config import API_SCOPES
 from tests.support.api import ADMIN_KEY
 from tests.support.node import TEST_AUTH, roomserver_process
+from tests.support.services import ephemeral_port_range, free_tcp_port
 
 CONFIG: Final = """\
 [server]
@@ -53,12 +55,17 @@ def write_cluster_config(workdir: Path, dsn: str, redis_url: str) -> Path:
 
 
 def free_cluster_port(nodes: int) -> int:
-    """A port P with P, P+6.. and P+16.. (the balancer and the nodes' ports) all free now."""
+    """A port P with P, P+6.. and P+16.. (the balancer and the nodes' ports) all free now.
+
+    Chosen below the kernel's ephemeral range: a port from that range, free when probed, can
+    be taken by any outgoing connection (a starting node's own PostgreSQL or Redis client)
+    before the node that was given it binds it.
+    """
+    low = ephemeral_port_range()[0]
+    span = 16 + nodes
     for _ in range(200):
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            port: int = probe.getsockname()[1]
-        if port + 16 + nodes >= 65535:
+        port = random.randrange(10_000, low - span) if low - span > 10_000 else free_tcp_port()
+        if port + span >= 65535:
             continue
         wanted = [
             port,

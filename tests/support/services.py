@@ -8,6 +8,7 @@ SQS); otherwise start a private one, which the caller stops when done.
 from __future__ import annotations
 
 import asyncio
+import random
 import re
 import shutil
 import socket
@@ -424,11 +425,36 @@ def dsn_for_database(dsn: str, name: str) -> str:
 
 
 def free_tcp_port() -> int:
-    """Returns a TCP port of 127.0.0.1 that nothing listens on right now."""
+    """Returns a TCP port of 127.0.0.1 that nothing listens on right now.
+
+    Chosen below the kernel's ephemeral range when it can be: a port from that range, free
+    when probed, can be taken by any outgoing connection (a starting server's own PostgreSQL
+    or Redis client) before the server that was given it binds it.
+    """
+    low = ephemeral_port_range()[0]
+    for _ in range(100):
+        if low <= 10_100:
+            break
+        port = random.randrange(10_000, low)
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+        bound: int = sock.getsockname()[1]
+        return bound
+
+
+def ephemeral_port_range() -> tuple[int, int]:
+    """The kernel's range of ports for outgoing connections (Linux; IANA's elsewhere)."""
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return 49152, 65535
 
 
 def redact(url: str) -> str:
