@@ -1,11 +1,16 @@
-"""The spin transaction alone against pgbench's TPC-B-like, on one PostgreSQL, side by side.
+"""Spins against pgbench's TPC-B-like on one PostgreSQL, side by side, in one script.
 
-Three pgbench jobs, one after another, each RUNS times in turn (median, min, max):
+Five jobs, one after another, each RUNS times in turn (median, min, max):
 
 - `tpcb`: pgbench's built-in TPC-B-like transaction (scale 10) in its own database;
 - `update`: a one-row UPDATE of a random row of 100,000 (the floor of any write);
 - `spin`: `place_spin` called straight from pgbench (no Python): a random player of 1,000
-  registered in one running tournament, stake 100, a win on 3 spins in 10, a fresh key and nonce.
+  registered in one running tournament, stake 100, a win on 3 spins in 10, a fresh key and nonce;
+- `node_max`: a roomserver node (`run --sandbox`, its own fresh database) and the load generator
+  spinning open-loop as fast as the node answers (200 connections, `loadtest spins --rate max`);
+- `node_1000`: the same at 1,000 spins a second (100 connections), for the latency.
+
+For the node jobs, also the node's own CPU per spin and the spin reply time (p50, p99).
 
 Besides TPS, PostgreSQL's CPU per transaction: the user+system time of every `postgres` process
 on this machine over the run (so run it when nothing else uses PostgreSQL). From the project
@@ -23,6 +28,8 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import time
+import urllib.request
 from pathlib import Path
 
 import asyncpg
@@ -32,6 +39,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from roomserver.store.migrate import migrate
 
 TPCB_DB = "roomserver_tpcb"
+NODE_DB = "roomserver_spin_node"
+REPO = Path(__file__).resolve().parent.parent
+PYTHON = str(REPO / ".venv" / "bin" / "python")
 TOURNAMENT = "ceiling"
 PLAYERS = 1000
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
@@ -130,6 +140,58 @@ def pgbench(dsn: str, script: str | None, clients: int, duration_s: int) -> dict
     return {"tps": tps, "latency_ms": latency, "pg_cpu_ms": 1000 * cpu / max(done, 1)}
 
 
+def start_node(dsn: str, log: Path) -> "subprocess.Popen[bytes]":
+    """A sandbox node on the shipped config and `dsn`; returns once it is ready."""
+    process = subprocess.Popen(
+        [PYTHON, "-m", "roomserver", "--config", "config.toml", "run", "--sandbox"],
+        cwd=REPO,
+        env={**os.environ, "ROOMSERVER_POSTGRES_DSN": dsn},
+        stdout=log.open("wb"),
+        stderr=subprocess.STDOUT,
+    )
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"the node exited; see {log}")
+        try:
+            with urllib.request.urlopen("http://127.0.0.1:8766/ready", timeout=1):
+                return process
+        except OSError:
+            time.sleep(0.3)
+    process.kill()
+    raise RuntimeError("the node was not ready within 120 s")
+
+
+def node_spins(dsn: str, rate: str, connections: int, duration_s: int) -> dict[str, float]:
+    """Spins through a fresh node: spins/s, reply p50/p99, PostgreSQL and node CPU per spin."""
+    with tempfile.TemporaryDirectory() as folder:
+        node = start_node(dsn, Path(folder, "node.log"))
+        try:
+            report = Path(folder, "report.json")
+            command = [
+                PYTHON, "-m", "loadtest", "spins", "--url", "ws://127.0.0.1:8765/ws",
+                "--connections", str(connections), "--rate", rate,
+                "--duration", str(duration_s), "--server-pid", str(node.pid),
+                "--report", str(report), "--quiet",
+            ]  # fmt: skip
+            before = postgres_cpu_s()
+            subprocess.run(command, cwd=REPO, check=True, stdout=subprocess.DEVNULL)
+            cpu = postgres_cpu_s() - before
+            result = json.loads(report.read_text())
+        finally:
+            node.terminate()
+            node.wait(30)
+    done = max(int(result["succeeded"]), 1)
+    return {
+        "tps": float(result["achieved_rate"]),
+        "p50_ms": float(result["p50_ms"]),
+        "p99_ms": float(result["p99_ms"]),
+        "pg_cpu_ms": 1000 * cpu / done,
+        "node_cpu_ms": 1000 * float(result["server"]["cpu_s"]) / done,
+        "errors": float(sum(result["errors"].values())),
+    }
+
+
 def summary(values: list[float]) -> str:
     """`median (min-max)`."""
     return f"{statistics.median(values):.3g} ({min(values):.3g}-{max(values):.3g})"
@@ -143,29 +205,34 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--duration", type=int, default=10)
     parser.add_argument("--clients", type=int, default=8)
-    parser.add_argument("--only", action="append", choices=("tpcb", "update", "spin"))
+    parser.add_argument(
+        "--only", action="append", choices=("tpcb", "update", "spin", "node_max", "node_1000")
+    )
     args = parser.parse_args()
     spin_dsn, tpcb_dsn = asyncio.run(prepare(args.dsn, args.database))
     subprocess.run(["pgbench", "-i", "-q", "-s", "10", tpcb_dsn], check=True, capture_output=True)
+    node_dsn = f"{args.dsn.rpartition('/')[0]}/{NODE_DB}"
+    subprocess.run(["dropdb", "--if-exists", "--force", node_dsn.rpartition("/")[2],
+                    "-d", args.dsn], check=True)  # fmt: skip
+    subprocess.run(["createdb", NODE_DB, "-d", args.dsn], check=True)
     jobs = {
-        "tpcb": (tpcb_dsn, None),
-        "update": (spin_dsn, UPDATE_SCRIPT),
-        "spin": (spin_dsn, SPIN_SCRIPT),
+        "tpcb": lambda: pgbench(tpcb_dsn, None, args.clients, args.duration),
+        "update": lambda: pgbench(spin_dsn, UPDATE_SCRIPT, args.clients, args.duration),
+        "spin": lambda: pgbench(spin_dsn, SPIN_SCRIPT, args.clients, args.duration),
+        "node_max": lambda: node_spins(node_dsn, "max", 200, args.duration),
+        "node_1000": lambda: node_spins(node_dsn, "1000", 100, args.duration),
     }
     wanted = args.only or list(jobs)
     results: dict[str, list[dict[str, float]]] = {name: [] for name in wanted}
     for _ in range(args.runs):
         for name in wanted:
-            dsn, script = jobs[name]
-            results[name].append(pgbench(dsn, script, args.clients, args.duration))
-    print("| job | TPS | latency avg ms | PostgreSQL CPU ms per transaction |")
-    print("|---|---|---|---|")
+            results[name].append(jobs[name]())
+    keys = ["tps", "latency_ms", "p50_ms", "p99_ms", "pg_cpu_ms", "node_cpu_ms"]
+    print("| job | " + " | ".join(keys) + " |")
+    print("|---" * (len(keys) + 1) + "|")
     for name, runs in results.items():
-        print(
-            f"| {name} | {summary([r['tps'] for r in runs])} "
-            f"| {summary([r['latency_ms'] for r in runs])} "
-            f"| {summary([r['pg_cpu_ms'] for r in runs])} |"
-        )
+        cells = [summary([r[k] for r in runs]) if k in runs[0] else "" for k in keys]
+        print(f"| {name} | " + " | ".join(cells) + " |")
     print(json.dumps(results))
 
 
