@@ -101,6 +101,10 @@ async def running_node(config: Config) -> AsyncIterator[Node]:
             if run.functions:
                 log.info("defined database functions %s", ", ".join(run.functions))
             ledger = Ledger(pool)
+            ledger.batch_spins(
+                max_batch=config.postgres.spin_batch_max,
+                max_in_flight=config.postgres.spin_batch_in_flight,
+            )
             if config.sandbox.enabled:
                 await seed_sandbox(ledger)
                 log.warning("sandbox mode: demo tournament and test players are seeded")

@@ -13,6 +13,7 @@ from roomserver.store.outbox import OutboxStore
 from roomserver.store.players import PlayerStore
 from roomserver.store.reports import ReportStore
 from roomserver.store.results import ResultStore
+from roomserver.store.spin_batches import SpinBatcher
 from roomserver.store.spins import SpinStore
 from roomserver.store.tournaments import TournamentStore
 from roomserver.store.wallet import WalletStore
@@ -31,3 +32,21 @@ class Ledger(
     AuditStore,
 ):
     """Every store over one asyncpg pool (`Ledger(pool)`)."""
+
+    def batch_spins(self, *, max_batch: int, max_in_flight: int) -> SpinBatcher | None:
+        """From now on, spins that queue up go to PostgreSQL several per call.
+
+        A spin goes alone while fewer than `max_in_flight` spin calls run; `max_batch` 1
+        turns batching off. Returns the batcher (None when off).
+        """
+        if max_batch <= 1:
+            self._spin_placer = None
+            return None
+        batcher = SpinBatcher(
+            self.attempt_spin_alone,
+            self.place_spin_batch,
+            max_batch=max_batch,
+            max_in_flight=max_in_flight,
+        )
+        self._spin_placer = batcher
+        return batcher

@@ -7,7 +7,7 @@ exception.
 
 import datetime as dt
 from dataclasses import dataclass
-from typing import Final
+from typing import Final, Protocol
 
 import asyncpg
 
@@ -53,8 +53,27 @@ SELECT status, response::text AS response, score_reached_at, spins
 """
 
 
+_PLACE_SPINS: Final = """
+SELECT ordinal, status, response::text AS response, score_reached_at, spins
+  FROM place_spins($1::text[], $2::text[], $3::text[], $4::bytea[], $5::jsonb[], $6::uuid[],
+                   $7::uuid[], $8::bigint[], $9::bigint[], $10::text[], $11::bigint[],
+                   $12::text[], $13::jsonb[])
+"""
+
+
+class SpinPlacer(Protocol):
+    """What places spins when they may be batched (`store.spin_batches.SpinBatcher`)."""
+
+    async def place(self, request: SpinRequest) -> SpinRecord:
+        """Place one spin; its own record."""
+        ...
+
+
 class SpinStore(PoolStore):
     """The spin transaction."""
+
+    # Set by `Ledger.batch_spins`: spins then go through it, batched when they queue up.
+    _spin_placer: SpinPlacer | None = None
 
     async def place_spin(self, request: SpinRequest) -> SpinRecord:
         """Run the spin transaction (one round trip); `attempt_spin` for callers that retry.
@@ -82,7 +101,53 @@ class SpinStore(PoolStore):
         assert row is not None
         return SpinRecord(Refusal(row[0]), row[1], row[2], row[3])
 
+    async def place_spin_batch(self, requests: list[SpinRequest]) -> list[SpinRecord]:
+        """Place several spins in one round trip and one transaction; one record per request.
+
+        Each is placed on its own (a refusal is its own record; a key twice is placed once
+        and replayed). They are placed in tournament and player order, the one order in which
+        every batch takes chip locks.
+
+        Raises:
+            asyncpg.UniqueViolationError: a concurrent spin took a nonce or key (nothing of the
+                batch was written).
+            asyncpg.DeadlockDetectedError: (nothing of the batch was written).
+        """
+        order = sorted(
+            range(len(requests)), key=lambda i: (requests[i].tournament_id, requests[i].player_id)
+        )
+        ordered = [requests[i] for i in order]
+        rows = await self._pool.fetch(
+            _PLACE_SPINS,
+            [r.tournament_id for r in ordered],
+            [r.player_id for r in ordered],
+            [r.idempotency_key for r in ordered],
+            [r.request_hash for r in ordered],
+            [r.rg_json for r in ordered],
+            [r.spin_id for r in ordered],
+            [r.round_id for r in ordered],
+            [r.stake for r in ordered],
+            [r.win for r in ordered],
+            [r.client_seed for r in ordered],
+            [r.nonce for r in ordered],
+            [r.math_version for r in ordered],
+            [r.response_json for r in ordered],
+        )
+        records: dict[int, SpinRecord] = {
+            order[row[0] - 1]: SpinRecord(Refusal(row[1]), row[2], row[3], row[4]) for row in rows
+        }
+        return [records[i] for i in range(len(requests))]
+
     async def attempt_spin(self, request: SpinRequest) -> SpinRecord:
+        """Run the spin transaction (batched with others when `batch_spins` turned it on).
+
+        See `attempt_spin_alone`.
+        """
+        if self._spin_placer is not None:
+            return await self._spin_placer.place(request)
+        return await self.attempt_spin_alone(request)
+
+    async def attempt_spin_alone(self, request: SpinRequest) -> SpinRecord:
         """Run the spin transaction; a race with a concurrent spin is answered as a status.
 
         `NONCE_TAKEN`: a concurrent spin of the player took the nonce (take a fresh one and
