@@ -96,8 +96,8 @@ class PostgresConfig(_Section, frozen=True, forbid_unknown_fields=True, kw_only=
     command_timeout_s: Seconds = 10.0
     # Spins that queue up go to PostgreSQL up to `spin_batch_max` per call (1: never): a spin
     # goes alone, at once, while fewer than `spin_batch_in_flight` spin calls run.
-    spin_batch_max: Annotated[int, Meta(ge=1, le=1000)] = 16
-    spin_batch_in_flight: PositiveInt = 4
+    spin_batch_max: Annotated[int, Meta(ge=1, le=1000)] = 64
+    spin_batch_in_flight: PositiveInt = 2
     # A node may start before its database (a deployment starting both at once): connecting is
     # retried with backoff for up to `startup_retry_s` (0: one attempt), each attempt bounded
     # by `connect_timeout_s`.
