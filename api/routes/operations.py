@@ -50,7 +50,7 @@ async def ready(request: Request[Any, Any, Any]) -> Readiness:
 
 @get("/metrics", summary="Prometheus metrics", media_type=CONTENT_TYPE_LATEST)
 async def metrics(request: Request[Any, Any, Any]) -> Response[bytes]:
-    """Connections, rooms, spins, spin latency, frames sent, errors by code."""
+    """Connections, rooms, spins, spin latency, frames sent, errors by code, the outbox backlog."""
     body = generate_latest(context_of(request).metrics.registry)
     return Response(body, media_type=CONTENT_TYPE_LATEST)
 
