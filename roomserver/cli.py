@@ -18,6 +18,7 @@ from roomserver.config import ENV_OVERRIDES, Config, ConfigError, check_startabl
 from roomserver.gateway.tokens import issue_token
 from roomserver.local_cluster import run_cluster
 from roomserver.node import Node, running_node
+from roomserver.ops.file_limits import raise_open_file_limit
 from roomserver.ops.log_redaction import configure_logging
 from roomserver.ops.startup import StartupError
 from roomserver.ops.version import package_version
@@ -148,6 +149,7 @@ def _print_token(config: Config, player_id: str, ttl_s: int | None) -> int:
 
 
 def _run(config: Config, on_ready: Callable[[Node], None]) -> None:
+    raise_open_file_limit()
     _run_until_stopped(_serve(config, on_ready))
 
 
