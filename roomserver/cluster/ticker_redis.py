@@ -78,6 +78,10 @@ class RedisTickers:
         self._fences: dict[str, str] = {}
         self._renew_now = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        # Ends the renewal loop even when a cancellation is swallowed on its way (one that
+        # lands as `asyncio.timeout` expires, or inside the Redis client), which left `close`
+        # waiting for ever.
+        self._closing = False
         self._releases: set[asyncio.Task[None]] = set()
         self.on_granted: Callable[[str], None] = lambda _room_id: None
         """Called with a room's id when this node takes its lease (a new fence)."""
@@ -89,9 +93,14 @@ class RedisTickers:
     async def close(self) -> None:
         """Stop renewing and give up every lease held, so another node takes them at once."""
         if self._task is not None:
+            self._closing = True
+            self._renew_now.set()
             self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            # Not `await task` under suppress(CancelledError): that would also swallow a
+            # cancellation of the caller of close().
+            await asyncio.wait({self._task})
+            if not self._task.cancelled() and self._task.exception() is not None:
+                log.error("ticker leases stopped on an error", exc_info=self._task.exception())
             self._task = None
         fences, self._fences = self._fences, {}
         for room_id, fence in fences.items():
@@ -136,11 +145,13 @@ class RedisTickers:
 
     async def _renew_forever(self) -> None:
         interval_s = self._lease_ms / 3000
-        while True:
+        while not self._closing:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(interval_s):
                     await self._renew_now.wait()
             self._renew_now.clear()
+            if self._closing:
+                return
             try:
                 await self._renew()
             except (redis.RedisError, OSError) as exc:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import secrets
+import time
 from collections.abc import AsyncIterator, Callable
 
 import pytest
@@ -127,3 +128,22 @@ async def test_a_holder_that_drops_the_room_hands_it_over_at_once(redis_url: str
         async with asyncio.timeout(2.0):
             while await b.owner("r") is not None:
                 await asyncio.sleep(0.01)
+
+
+async def test_closing_while_renewing_always_returns(redis_url: str) -> None:
+    # Renewals every few milliseconds, closes at every moment of the cycle: a cancellation
+    # that lands as the wait times out (or inside the client) must not keep close() waiting.
+    prefix = f"t{secrets.token_hex(4)}:"
+    slowest = 0.0
+    async with redis_client(redis_url) as client:
+        for attempt in range(150):
+            node = RedisTickers(client, "node-a", lease_s=0.015, key_prefix=prefix)
+            await node.start()
+            node.want(f"r{attempt}")
+            await asyncio.sleep((attempt % 15) / 1000)
+            started = time.monotonic()
+            async with asyncio.timeout(2.0):
+                await node.close()
+            slowest = max(slowest, time.monotonic() - started)
+    # A close waits for at most one renewal round trip and one release.
+    assert slowest < 0.1
