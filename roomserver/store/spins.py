@@ -5,7 +5,9 @@ answers them as statuses (`NONCE_TAKEN`, `KEY_TAKEN`) so that callers never see 
 exception.
 """
 
+import dataclasses
 import datetime as dt
+import operator
 from dataclasses import dataclass
 from typing import Final, Protocol
 
@@ -27,7 +29,10 @@ class SpinRecord:
 
 @dataclass(frozen=True, slots=True)
 class SpinRequest:
-    """Everything the spin transaction writes; the outcome was computed from the nonce."""
+    """Everything the spin transaction writes; the outcome was computed from the nonce.
+
+    The fields are in the order of place_spin's parameters, which is how they are passed.
+    """
 
     tournament_id: str
     player_id: str
@@ -61,6 +66,10 @@ SELECT ordinal, status, response::text AS response, score_reached_at, spins
 """
 
 
+# A request's fields in the order of place_spin's (and place_spins') parameters.
+_ARGUMENTS: Final = operator.attrgetter(*(f.name for f in dataclasses.fields(SpinRequest)))
+
+
 class SpinPlacer(Protocol):
     """What places spins when they may be batched (`store.spin_batches.SpinBatcher`)."""
 
@@ -82,22 +91,7 @@ class SpinStore(PoolStore):
             asyncpg.UniqueViolationError: a concurrent spin took the nonce
                 (`spins_nonce_unique`) or the key in another room.
         """
-        row = await self._pool.fetchrow(
-            _PLACE_SPIN,
-            request.tournament_id,
-            request.player_id,
-            request.idempotency_key,
-            request.request_hash,
-            request.rg_json,
-            request.spin_id,
-            request.round_id,
-            request.stake,
-            request.win,
-            request.client_seed,
-            request.nonce,
-            request.math_version,
-            request.response_json,
-        )
+        row = await self._pool.fetchrow(_PLACE_SPIN, *_ARGUMENTS(request))
         assert row is not None
         return SpinRecord(Refusal(row[0]), row[1], row[2], row[3])
 
@@ -116,23 +110,9 @@ class SpinStore(PoolStore):
         order = sorted(
             range(len(requests)), key=lambda i: (requests[i].tournament_id, requests[i].player_id)
         )
-        ordered = [requests[i] for i in order]
-        rows = await self._pool.fetch(
-            _PLACE_SPINS,
-            [r.tournament_id for r in ordered],
-            [r.player_id for r in ordered],
-            [r.idempotency_key for r in ordered],
-            [r.request_hash for r in ordered],
-            [r.rg_json for r in ordered],
-            [r.spin_id for r in ordered],
-            [r.round_id for r in ordered],
-            [r.stake for r in ordered],
-            [r.win for r in ordered],
-            [r.client_seed for r in ordered],
-            [r.nonce for r in ordered],
-            [r.math_version for r in ordered],
-            [r.response_json for r in ordered],
-        )
+        # One array per parameter: the requests' values column by column.
+        columns = zip(*(_ARGUMENTS(requests[i]) for i in order), strict=True)
+        rows = await self._pool.fetch(_PLACE_SPINS, *columns)
         records: dict[int, SpinRecord] = {
             order[row[0] - 1]: SpinRecord(Refusal(row[1]), row[2], row[3], row[4]) for row in rows
         }

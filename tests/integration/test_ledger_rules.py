@@ -23,6 +23,13 @@ async def funded_player(ledger: Ledger) -> tuple[str, int]:
     return player, account_id
 
 
+async def house_cash(ledger: Ledger) -> int:
+    account_id: int = await ledger.pool.fetchval(
+        "SELECT account_id FROM accounts WHERE kind = 'house_cash' AND scope = 'EUR'"
+    )
+    return account_id
+
+
 async def test_entries_and_transactions_are_append_only(ledger: Ledger) -> None:
     await funded_player(ledger)
     # Row triggers fire only on rows: the test makes a spin of its own to refuse changing.
@@ -55,9 +62,7 @@ async def test_entries_and_transactions_are_append_only(ledger: Ledger) -> None:
 
 async def test_unbalanced_transactions_and_negative_balances_are_refused(ledger: Ledger) -> None:
     _, cash = await funded_player(ledger)
-    house: int = await ledger.pool.fetchval(
-        "SELECT account_id FROM accounts WHERE kind = 'house_cash' AND scope = 'EUR'"
-    )
+    house = await house_cash(ledger)
     async with ledger.pool.acquire() as connection:
         tx = await connection.fetchval(
             """INSERT INTO ledger_transactions (kind, idempotency_key)
@@ -89,9 +94,7 @@ async def test_entries_must_name_existing_transactions_and_accounts(ledger: Ledg
     # The entries trigger checks what foreign keys used to, for every row of a hand-written
     # INSERT; and an account, once named by entries, can never go away.
     _, cash = await funded_player(ledger)
-    house: int = await ledger.pool.fetchval(
-        "SELECT account_id FROM accounts WHERE kind = 'house_cash' AND scope = 'EUR'"
-    )
+    house = await house_cash(ledger)
     missing_account: int = await ledger.pool.fetchval(
         "SELECT coalesce(max(account_id), 0) + 1000 FROM accounts"
     )

@@ -14,7 +14,7 @@ from typing import Final
 import redis
 
 from tests.support.cluster import port_is_free
-from tests.support.services import ServiceUnavailableError, free_tcp_port
+from tests.support.services import ServiceUnavailableError, free_tcp_port, redis_server_command
 
 SLOTS: Final = 16384
 START_TIMEOUT_S: Final = 20.0
@@ -33,25 +33,13 @@ def _shard_ports(count: int) -> list[int]:
 def _start_shard(executable: str, port: int, workdir: Path) -> subprocess.Popen[bytes]:
     shard_dir = workdir / str(port)
     shard_dir.mkdir()
-    command = [
+    command = redis_server_command(
         executable,
-        "--port",
-        str(port),
-        "--bind",
-        "127.0.0.1",
-        "--cluster-enabled",
-        "yes",
-        "--cluster-config-file",
-        "nodes.conf",
-        "--save",
-        "",
-        "--appendonly",
-        "no",
-        "--dir",
-        str(shard_dir),
-        "--logfile",
-        str(shard_dir / "redis.log"),
-    ]
+        port,
+        shard_dir,
+        shard_dir / "redis.log",
+        *("--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf"),
+    )
     return subprocess.Popen(command, stdin=subprocess.DEVNULL)
 
 

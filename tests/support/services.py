@@ -205,27 +205,23 @@ def start_redis_on(port: int) -> Service:
     return service
 
 
+def redis_server_command(
+    executable: str, port: int, workdir: Path, log_path: Path, *options: str
+) -> list[str]:
+    """A private redis-server on 127.0.0.1:`port`, nothing persisted, with more `options`."""
+    return [
+        executable,
+        *("--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"),
+        *("--dir", str(workdir), "--logfile", str(log_path)),
+        *options,
+    ]
+
+
 def _try_start_redis(executable: str, port: int) -> tuple[Service | None, str]:
     workdir = Path(tempfile.mkdtemp(prefix="roomserver-test-redis-"))
     log_path = workdir / "redis.log"
     url = f"redis://127.0.0.1:{port}/0"
-    command = [
-        executable,
-        "--port",
-        str(port),
-        "--bind",
-        "127.0.0.1",
-        "--save",
-        "",
-        "--appendonly",
-        "no",
-        "--dir",
-        str(workdir),
-        "--logfile",
-        str(log_path),
-        "--daemonize",
-        "no",
-    ]
+    command = redis_server_command(executable, port, workdir, log_path, "--daemonize", "no")
     process = _spawn(executable, command, workdir, output=None)
     return _once_it_answers(
         process, workdir, log_path, url, redis_problem, REDIS_START_TIMEOUT, 0.05
@@ -431,7 +427,7 @@ def free_tcp_port() -> int:
     when probed, can be taken by any outgoing connection (a starting server's own PostgreSQL
     or Redis client) before the server that was given it binds it.
     """
-    low = ephemeral_port_range()[0]
+    low = _ephemeral_port_range()[0]
     for _ in range(100):
         if low <= 10_100:
             break
@@ -448,7 +444,7 @@ def free_tcp_port() -> int:
         return bound
 
 
-def ephemeral_port_range() -> tuple[int, int]:
+def _ephemeral_port_range() -> tuple[int, int]:
     """The kernel's range of ports for outgoing connections (Linux; IANA's elsewhere)."""
     try:
         low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
