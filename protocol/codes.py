@@ -56,3 +56,4 @@ class CloseReason(StrEnum):
     RESTARTING = "server restarting"
     STREAM_BROKEN = "room stream interrupted; rejoin to resume"
     INTERNAL_ERROR = "internal error"
+    KEEPALIVE_TIMEOUT = "keepalive ping timeout"

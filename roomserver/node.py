@@ -162,7 +162,7 @@ async def running_node(config: Config) -> AsyncIterator[Node]:
                     )
                 )
                 background = [
-                    tasks.create_task(hub.watch_slow_consumers()),
+                    tasks.create_task(hub.watch_sessions()),
                     tasks.create_task(scheduler.run()),
                 ]
                 sink = await open_event_sink(config.events) if config.events.relay else None

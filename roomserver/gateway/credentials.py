@@ -45,3 +45,10 @@ class PlayerConnection(ServerConnection):
     """
 
     claims: PlayerClaims | None = None
+    # When the last pong arrived (the loop's clock): the hub's keepalive sweep reads it.
+    pong_received_s: float = 0.0
+
+    def acknowledge_pings(self, data: bytes) -> None:
+        """Note the pong's arrival, then let websockets match it to its own pings, if any."""
+        self.pong_received_s = self.loop.time()
+        super().acknowledge_pings(data)

@@ -36,9 +36,9 @@ from protocol.messages import (
 from roomserver.config import Config
 from roomserver.gateway.credentials import PlayerConnection, credential_of
 from roomserver.gateway.rate_limit import MessageRateLimit, TokenBucket
-from roomserver.gateway.reality_checks import RealityChecks
 from roomserver.gateway.session import Membership, Session, Spawn
 from roomserver.gateway.tokens import TokenRejected, TokenVerifier
+from roomserver.gateway.upkeep import SessionUpkeep, UpkeepPolicy
 from roomserver.gateway.wire_errors import (
     CLOSE_CODE_OF_REASON,
     RequestError,
@@ -103,6 +103,17 @@ class Hub:
             ]
         )
         self._sessions: set[Session] = set()
+        self._upkeep = SessionUpkeep(
+            lambda: self._sessions,
+            UpkeepPolicy(
+                ping_interval_s=config.server.ping_interval_s,
+                ping_timeout_s=config.server.ping_timeout_s,
+                expiry_leeway_s=config.auth.leeway_s,
+                reality_check_interval_s=config.rg.reality_check_interval_s,
+                max_stall_s=config.slow_consumer.max_stall_s,
+                interval_s=config.slow_consumer.check_interval_s,
+            ),
+        )
         self._spins_in_flight = 0
         self._spins_settled = asyncio.Event()
         self._draining = False
@@ -140,8 +151,9 @@ class Hub:
             process_request=self._check_upgrade,
             create_connection=PlayerConnection,
             open_timeout=server.open_timeout_s,
-            ping_interval=server.ping_interval_s,
-            ping_timeout=server.ping_timeout_s,
+            # Keepalive pings come from the upkeep sweep, not a task per connection.
+            ping_interval=None,
+            ping_timeout=None,
             close_timeout=server.close_timeout_s,
             max_size=server.max_message_bytes,
             server_header=None,
@@ -212,14 +224,8 @@ class Hub:
         )
         self._sessions.add(session)
         self.stats.connections_opened += 1
-        loop = asyncio.get_running_loop()
-        # The same clock-skew leeway as at the upgrade.
-        expiry = loop.call_later(
-            max(0.0, claims.expires_at + self._config.auth.leeway_s - time.time()),
-            session.close,
-            CloseReason.TOKEN_EXPIRED,
-        )
-        reality_checks = self._schedule_reality_checks(session)
+        self._upkeep.opened(session)
+        _forget_handshake(ws)
         try:
             if await self._refuse_self_excluded(session):
                 # Read nothing more; the handler returns once the 4003 close is done.
@@ -233,9 +239,6 @@ class Hub:
         except ConnectionClosed:
             pass
         finally:
-            expiry.cancel()
-            if reality_checks is not None:
-                reality_checks.stop()
             self._sessions.discard(session)
             self.stats.frames_sent_by_closed += session.frames_sent
             self.stats.peak_buffered_bytes = max(
@@ -276,12 +279,6 @@ class Hub:
                 session.close(CloseReason.SELF_EXCLUDED)
                 closed += 1
         return closed
-
-    def _schedule_reality_checks(self, session: Session) -> RealityChecks | None:
-        interval = self._config.rg.reality_check_interval_s
-        if interval <= 0:
-            return None
-        return RealityChecks(session, interval)
 
     async def _leave(
         self, session: Session, membership: Membership, rid: str | None, *, reply: bool
@@ -443,15 +440,12 @@ class Hub:
 
     # ------------------------------------------------------------ slow consumers and shutdown
 
-    async def watch_slow_consumers(self) -> None:
-        """Close connections whose write buffer stays non-empty too long (runs until cancelled)."""
-        guard = self._config.slow_consumer
-        loop = asyncio.get_running_loop()
-        while True:
-            await asyncio.sleep(guard.check_interval_s)
-            now = loop.time()
-            for session in list(self._sessions):
-                session.check_stall(now, guard.max_stall_s)
+    async def watch_sessions(self) -> None:
+        """Keep every connection's deadlines: pings, token expiry, reality checks, stalls.
+
+        Runs until cancelled.
+        """
+        await self._upkeep.run()
 
     async def drain(self) -> None:
         """Stop accepting, tell everyone, let in-flight spins commit and reply, then close 1012."""
@@ -487,6 +481,18 @@ def _membership(session: Session, room_id: str) -> Membership:
     if membership is None:
         raise RequestError(ErrorCode.NOT_IN_ROOM)
     return membership
+
+
+def _forget_handshake(ws: ServerConnection) -> None:
+    """Drop the upgrade's headers and its path (the token may be in it): never read again.
+
+    The request is emptied in place, not unset: websockets tells that the handshake is over
+    by `ws.request` being set, and its HTTP parser keeps a reference of its own.
+    """
+    if ws.request is not None:
+        ws.request.headers.clear()
+        ws.request.path = ""
+    ws.response = None
 
 
 def _select_subprotocol(

@@ -76,10 +76,14 @@ class Session:
         "claims",
         "close_code",
         "connected_at_s",
+        "expires_at_s",
         "frames_sent",
         "memberships",
         "net_result",
+        "next_ping_s",
+        "next_reality_check_s",
         "peak_buffered_bytes",
+        "ping_sent_s",
         "rate_limit",
         "rg_json",
         "spins_in_flight",
@@ -119,6 +123,11 @@ class Session:
         self.peak_buffered_bytes = 0
         self.stalled_since_s: float | None = None
         self.close_code: int | None = None
+        # Deadlines kept by the hub's upkeep sweep (`roomserver.gateway.upkeep`).
+        self.expires_at_s = claims.expires_at
+        self.next_ping_s: float | None = None
+        self.ping_sent_s: float | None = None
+        self.next_reality_check_s: float | None = None
         self._max_buffered_bytes = max_buffered_bytes
         self._spawn = spawn
         self._on_close = on_close
@@ -171,6 +180,20 @@ class Session:
         buffered = transport.get_write_buffer_size()
         if buffered > self.peak_buffered_bytes:
             self.peak_buffered_bytes = buffered
+        return True
+
+    @property
+    def pong_received_s(self) -> float:
+        """When (the loop's clock) the last pong arrived; 0.0 before any."""
+        return getattr(self.ws, "pong_received_s", 0.0)
+
+    def ping(self, now_s: float) -> bool:
+        """Send a keepalive ping now (`now_s` on the loop's clock); False when not open."""
+        if self.close_code is not None or self.ws.protocol.state is not State.OPEN:
+            return False
+        self.ws.protocol.send_ping(b"")
+        self.ws.send_data()
+        self.ping_sent_s = now_s
         return True
 
     def check_stall(self, now_s: float, max_stall_s: float) -> None:

@@ -65,6 +65,7 @@ CLOSE_CODE_OF_REASON: Final[Mapping[CloseReason, CloseCode]] = {
     CloseReason.RESTARTING: CloseCode.SERVICE_RESTART,
     CloseReason.STREAM_BROKEN: CloseCode.SERVICE_RESTART,
     CloseReason.INTERNAL_ERROR: CloseCode.INTERNAL_ERROR,
+    CloseReason.KEEPALIVE_TIMEOUT: CloseCode.INTERNAL_ERROR,
 }
 
 
