@@ -15,14 +15,13 @@ from pathlib import Path
 from typing import Any
 
 from roomserver.config import ENV_OVERRIDES, Config, ConfigError, check_startable, load_config
-from roomserver.gateway.tokens import issue_token
+from roomserver.demo.tokens import sandbox_token
 from roomserver.local_cluster import run_cluster
 from roomserver.node import Node, running_node
 from roomserver.ops.file_limits import raise_open_file_limit
 from roomserver.ops.log_redaction import configure_logging
 from roomserver.ops.startup import StartupError
 from roomserver.ops.version import package_version
-from roomserver.services.sandbox import sandbox_player
 
 log = logging.getLogger("roomserver")
 
@@ -128,23 +127,15 @@ def _announce(node: Node, token_command: str) -> None:
         node.hub.port,
         server.path,
     )
+    if node.demo is not None:
+        log.info("demo casino: open %s in a browser and pick a player", node.demo.lobby_url)
 
 
 def _print_token(config: Config, player_id: str, ttl_s: int | None) -> int:
     if ttl_s is not None and ttl_s <= 0:
         print("roomserver: --ttl-s must be positive", file=sys.stderr)
         return 2
-    player = sandbox_player(player_id)
-    print(
-        issue_token(
-            config.auth,
-            player_id=player.player_id,
-            name=player.name,
-            currency=player.currency,
-            self_excluded=player.self_excluded,
-            ttl_s=ttl_s,
-        )
-    )
+    print(sandbox_token(config.auth, player_id, ttl_s=ttl_s))
     return 0
 
 

@@ -5,6 +5,7 @@ Only secrets, URLs and the side API's bind address may be overridden from the en
 """
 
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
@@ -232,6 +233,22 @@ class SandboxConfig(_Section, frozen=True, forbid_unknown_fields=True, kw_only=T
     enabled: bool = False
 
 
+class DemoConfig(_Section, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """The demo casino, served in sandbox mode only: a lobby embedding the game from another origin.
+
+    Each page has its own origin, `http://<casino_host>:<casino_port>` and
+    `http://<game_host>:<game_port>` (port 0: any free port); both listeners bind `host`. The
+    game's origin is added to `server.allowed_origins` while the demo runs.
+    """
+
+    enabled: bool = False
+    host: str = "127.0.0.1"
+    casino_host: str = "localhost"
+    casino_port: Port = 8090
+    game_host: str = "127.0.0.1"
+    game_port: Port = 8091
+
+
 class LogConfig(_Section, frozen=True, forbid_unknown_fields=True, kw_only=True):
     """Logging."""
 
@@ -253,6 +270,7 @@ class Config(_Section, frozen=True, forbid_unknown_fields=True, kw_only=True):
     rg: RgConfig = RgConfig()
     events: EventsConfig = EventsConfig()
     sandbox: SandboxConfig = SandboxConfig()
+    demo: DemoConfig = DemoConfig()
     log: LogConfig = LogConfig()
 
 
@@ -352,3 +370,20 @@ def _check(config: Config) -> None:
             )
     if config.postgres.pool_min_size > config.postgres.pool_max_size:
         raise ConfigError("config key postgres.pool_min_size: larger than pool_max_size")
+    demo = config.demo
+    if demo.enabled:
+        if demo.casino_port and (demo.casino_host, demo.casino_port) == (
+            demo.game_host,
+            demo.game_port,
+        ):
+            raise ConfigError(
+                "config key demo.game_port: the game needs another origin than the casino "
+                "(another host name or port)"
+            )
+        for field, name in (("casino_host", demo.casino_host), ("game_host", demo.game_host)):
+            if not _HOST_NAME.fullmatch(name):
+                raise ConfigError(f"config key demo.{field}: not a host name: {name!r}")
+
+
+# A host name or an IPv4 address, as it appears in an origin (no port, no scheme).
+_HOST_NAME: Final = re.compile(r"[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?")

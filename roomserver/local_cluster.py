@@ -62,6 +62,8 @@ def node_config(base: dict[str, Any], ports: NodePorts, redis_url: str, dsn: str
     raw.setdefault("api", {})["port"] = ports.api_port
     raw.setdefault("redis", {})["url"] = redis_url
     raw.setdefault("postgres", {})["dsn"] = dsn
+    # The demo casino's ports are fixed: one node alone could serve it, not each of them.
+    raw.setdefault("demo", {})["enabled"] = False
     return raw
 
 

@@ -18,6 +18,8 @@ from api.server import start_side_api
 from roomserver.cluster.nodes import NodeLoad
 from roomserver.cluster.open import open_cluster
 from roomserver.config import Config, EventsConfig
+from roomserver.demo.server import demo_listeners, node_ws_url
+from roomserver.demo.site import DemoSite
 from roomserver.domain.event_envelope import EventSink
 from roomserver.events.relay import OutboxRelay
 from roomserver.events.retention import OutboxRetention
@@ -55,6 +57,7 @@ class Node:
     rooms: RoomDirectory
     hub: Hub
     api_port: int | None  # the side API's port, None when it is off
+    demo: DemoSite | None = None  # what the demo casino serves, None when it is off
 
 
 @contextlib.asynccontextmanager
@@ -110,9 +113,13 @@ async def running_node(config: Config) -> AsyncIterator[Node]:
                 log.warning("sandbox mode: demo tournament and test players are seeded")
             config = with_node_id(config)
             async with (
+                demo_listeners(config) as demo,
                 open_cluster(config.redis, config.rooms, config.server.node_id) as cluster,
                 asyncio.TaskGroup() as tasks,
             ):
+                if demo is not None:
+                    # The demo's game page opens its socket from its own origin.
+                    config = with_allowed_origin(config, demo.game_origin)
 
                 def spawn(coroutine: Coroutine[Any, Any, None]) -> None:
                     tasks.create_task(coroutine)
@@ -172,6 +179,7 @@ async def running_node(config: Config) -> AsyncIterator[Node]:
                     retention = OutboxRetention(ledger, config.events, metrics)
                     background.append(tasks.create_task(retention.run()))
                 api_server = None
+                demo_site = None
                 try:
                     if config.api.enabled:
                         api_server = start_side_api(
@@ -186,12 +194,28 @@ async def running_node(config: Config) -> AsyncIterator[Node]:
                             cluster.nodes,
                         )
                         tasks.create_task(api_server.run())
+                    if demo is not None:
+                        demo_site = DemoSite(
+                            casino_origin=demo.casino_origin,
+                            game_origin=demo.game_origin,
+                            ws_url=node_ws_url(config, hub.port),
+                            auth=config.auth,
+                            sandbox=config.sandbox.enabled,
+                        )
+                        tasks.create_task(demo.run(demo_site))
                     yield Node(
-                        config, ledger, rooms, hub, None if api_server is None else api_server.port
+                        config,
+                        ledger,
+                        rooms,
+                        hub,
+                        None if api_server is None else api_server.port,
+                        demo_site,
                     )
                 finally:
                     if api_server is not None:
                         api_server.stop()
+                    if demo is not None:
+                        demo.stop()
                     await hub.drain()
                     for task in background:
                         task.cancel()
@@ -217,6 +241,16 @@ def with_node_id(config: Config) -> Config:
         return config
     port = config.server.port or f"pid{os.getpid()}-{secrets.token_hex(3)}"
     server = msgspec.structs.replace(config.server, node_id=f"{socket.gethostname()}:{port}")
+    return msgspec.structs.replace(config, server=server)
+
+
+def with_allowed_origin(config: Config, origin: str) -> Config:
+    """The config with `origin` among `server.allowed_origins` (once)."""
+    if origin in config.server.allowed_origins:
+        return config
+    server = msgspec.structs.replace(
+        config.server, allowed_origins=(*config.server.allowed_origins, origin)
+    )
     return msgspec.structs.replace(config, server=server)
 
 

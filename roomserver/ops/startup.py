@@ -40,16 +40,22 @@ class StartupError(Exception):
     """The node cannot start; the message is one line naming the address and the config key."""
 
 
-def listen_error(exc: OSError, section: str, host: str, port: int) -> StartupError:
-    """A `StartupError` for a listener of config section `section` that failed to bind."""
+def listen_error(
+    exc: OSError, section: str, host: str, port: int, *, port_key: str = "port"
+) -> StartupError:
+    """A `StartupError` for a listener of config section `section` that failed to bind.
+
+    `port_key` names the section's key holding the port (`demo.game_port`, say).
+    """
+    key = f"{section}.{port_key}"
     if exc.errno == errno.EADDRINUSE:
         return StartupError(
-            f"port {port} is already in use (config key {section}.port; "
+            f"port {port} is already in use (config key {key}; "
             f"{section}.host is {host!r}): stop the other process or choose another port"
         )
     if exc.errno == errno.EACCES:
         return StartupError(
-            f"no permission to listen on port {port} (config key {section}.port): "
+            f"no permission to listen on port {port} (config key {key}): "
             "ports below 1024 need privileges"
         )
     if exc.errno == errno.EADDRNOTAVAIL:
@@ -58,8 +64,7 @@ def listen_error(exc: OSError, section: str, host: str, port: int) -> StartupErr
             f"(config key {section}.host)"
         )
     return StartupError(
-        f"cannot listen on {host}:{port} (config keys {section}.host, {section}.port): "
-        f"{_reason(exc)}"
+        f"cannot listen on {host}:{port} (config keys {section}.host, {key}): {_reason(exc)}"
     )
 
 
