@@ -1,10 +1,12 @@
 """`make bench`: our server and every peer under the same load generator, side by side.
 
-Starts roomserver (sandbox, a push per leaderboard change) on its own ports, runs each loadtest
-scenario against it with `--server-pid`, then the same fan-out job against every peer in
-bench/peers, and pgbench's one-row update on the same PostgreSQL. Reports go to
-.bench/results/: one JSON per run, summary.json, summary.md (the tables BENCHMARKS.md quotes)
-and the plots.
+Starts roomserver (sandbox) on its own ports, runs each loadtest scenario against it with
+`--server-pid`, then the same fan-out job against every peer in bench/peers, and pgbench's
+one-row update on the same PostgreSQL. The fan-out step is the peers' job on our wire: a member
+publishes a payload (`--wire roomserver-bench`, on a node with `server.bench_publish`) and every
+member of the room receives it; `fanout_spins` is the fan-out of spins (each committed, a
+leaderboard push per change). Reports go to .bench/results/: one JSON per run, summary.json,
+summary.md (the tables BENCHMARKS.md quotes) and the plots.
 """
 
 import argparse
@@ -43,7 +45,8 @@ def main() -> int:
     ]  # fmt: skip
     steps: dict[str, list[str]] = {
         "idle": ["idle", "--connections", str(int(15000 * scale)), "--duration", "10"],
-        "fanout": ["fanout", *fanout],
+        "fanout": ["fanout", *fanout, "--wire", "roomserver-bench"],
+        "fanout_spins": ["fanout", *fanout],
         "spins": ["spins", "--connections", "100", "--rate", "1000", "--duration", "10"],
         "spins_max": ["spins", "--connections", "200", "--rate", "max", "--duration", "5"],
         "reconnect": [
@@ -59,10 +62,13 @@ def main() -> int:
 
     for name in [name for name in steps if name in wanted]:
         # A fresh node per scenario (idle's RSS starts from an empty node). The fan-out node
-        # pushes on every leaderboard change (leaderboard_hz 1000) so an event is a frame, as
-        # it is for the peers; the others run the shipped config (4 pushes a second a room).
+        # takes `bench.publish`, the peers' event; the spin fan-out node pushes on every
+        # leaderboard change (leaderboard_hz 1000) so a spin that moves a rank is a frame; the
+        # others run the shipped config (4 pushes a second a room).
         server = _start_roomserver(
-            dsn if database_ready else "", leaderboard_hz=1000.0 if name == "fanout" else None
+            dsn if database_ready else "",
+            leaderboard_hz=1000.0 if name == "fanout_spins" else None,
+            bench_publish=name == "fanout",
         )
         try:
             target = [
@@ -97,12 +103,18 @@ def main() -> int:
     return 0
 
 
-def _start_roomserver(dsn: str, leaderboard_hz: float | None) -> "subprocess.Popen[bytes]":
+def _start_roomserver(
+    dsn: str, leaderboard_hz: float | None, *, bench_publish: bool = False
+) -> "subprocess.Popen[bytes]":
     config = (REPO / "config.toml").read_text()
     config = re.sub(r"(?m)^port = 8765$", f"port = {WS_PORT}", config)
     config = re.sub(r"(?m)^port = 8766$", f"port = {API_PORT}", config)
     if leaderboard_hz is not None:
         config = re.sub(r"(?m)^leaderboard_hz = .*$", f"leaderboard_hz = {leaderboard_hz}", config)
+    if bench_publish:
+        config, count = re.subn(r"(?m)^bench_publish = .*$", "bench_publish = true", config)
+        if count != 1:
+            raise RuntimeError("config.toml has no `bench_publish` line under [server]")
     config = config.replace('"var/events.jsonl"', '".bench/events.jsonl"')
     path = REPO / ".bench" / "roomserver.toml"
     path.write_text(config)
@@ -266,12 +278,14 @@ def _plots(runs: dict[str, object]) -> None:
     from loadtest.plot import plot_report
     from loadtest.report import read_report
 
+    # The same job only: ours on the bench wire beside each peer (not the spin fan-out).
     fanout = {
         name.removeprefix("fanout_") if name != "fanout" else "roomserver": read_report(
             RESULTS / f"{name}.json"
         )
         for name in runs
-        if name.startswith("fanout") and (RESULTS / f"{name}.json").exists()
+        if (name == "fanout" or name.removeprefix("fanout_") in PEERS)
+        and (RESULTS / f"{name}.json").exists()
     }
     if fanout:
         plot_report(fanout, RESULTS / "fanout_side_by_side.png", "fan-out push delay, same job")

@@ -18,7 +18,7 @@ from loadtest.runner import RunOptions, find_max_rate, run
 from loadtest.server_stats import check_pid
 from loadtest.side_api import SANDBOX_API_KEY, SideApiError, create_rooms, default_api_url
 from loadtest.tokens import sandbox_auth
-from loadtest.wires import wire_names
+from loadtest.wires import speaks_roomserver, wire_names
 
 DEFAULT_CONNECTIONS = {
     "idle": 1000,
@@ -51,12 +51,17 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="ws://HOST:PORT/ws; several times (or comma-separated) for several nodes: "
         "connection i goes to the (i mod n)-th",
     )
-    parser.add_argument("--wire", default="roomserver", help="roomserver (default) or a peer's")
+    parser.add_argument(
+        "--wire",
+        default="roomserver",
+        help="roomserver (default; events are spins), roomserver-bench (events are bench.publish, "
+        "for a node with server.bench_publish) or a peer's",
+    )
     parser.add_argument("--connections", type=int, help="connections in all (default per scenario)")
     parser.add_argument(
         "--rooms",
         type=int,
-        help="rooms to spread the connections over; with our wire they are created through the "
+        help="rooms to spread the connections over; with our wires they are created through the "
         "side API (default: everyone joins `demo`)",
     )
     parser.add_argument(
@@ -222,7 +227,7 @@ def _plan(args: argparse.Namespace) -> Plan:
     connections = args.connections or DEFAULT_CONNECTIONS[args.scenario]
     processes = max(1, min(args.processes, connections))
     run_id = secrets.token_hex(4)
-    if args.wire == "roomserver":
+    if speaks_roomserver(args.wire):
         if args.rooms:
             api_url = args.api_url or default_api_url(urls[0])
             try:

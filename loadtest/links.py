@@ -22,6 +22,8 @@ PushHandler = Callable[[str, int, float, float], None]
 ReplayHandler = Callable[[str, int], None]
 # The outcome of one triggered event: None when it succeeded, else an error code.
 ReplyHandler = Callable[[str | None], None]
+# An error code the server sent for an event already done (one with no reply to wait for).
+ErrorHandler = Callable[[str], None]
 
 CONNECTION_CLOSED = "CONNECTION_CLOSED"
 
@@ -66,6 +68,10 @@ def _ignore_replay(room: str, seq: int) -> None:
     return None
 
 
+def _ignore_error(code: str) -> None:
+    return None
+
+
 class Link(ABC):
     """One connection of the load generator."""
 
@@ -77,6 +83,7 @@ class Link(ABC):
         """A link that drops pushes until `on_push` is set; `closed` resolves when it ends."""
         self.on_push: PushHandler = _ignore_push
         self.on_replay: ReplayHandler = _ignore_replay
+        self.on_error: ErrorHandler = _ignore_error
         self.closed = asyncio.get_running_loop().create_future()
 
     @classmethod

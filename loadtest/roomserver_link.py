@@ -1,6 +1,11 @@
-"""The link for our own wire (PROTOCOL.md v1): a minted token, `room.join`, `spin`."""
+"""The links for our own wire (PROTOCOL.md v1): a minted token, `room.join`, then `spin`.
+
+`roomserver-bench` triggers `bench.publish` instead (a node with `server.bench_publish`): the
+peers' event on our wire, for the fan-out benchmark.
+"""
 
 import calendar
+import functools
 import time
 from typing import ClassVar
 
@@ -17,10 +22,11 @@ from loadtest.links import (
     Target,
     websocket_options,
 )
+from loadtest.peer_links import PUBLISH_PAYLOAD
 from loadtest.tokens import mint_token
 from protocol.codec import encode
 from protocol.codes import SUBPROTOCOL
-from protocol.messages import RoomJoin, Spin
+from protocol.messages import BenchPublish, RoomJoin, Spin
 
 
 class _Head(msgspec.Struct):
@@ -146,11 +152,36 @@ class RoomserverLink(SocketLink):
             code = _error_reply.decode(head.payload).code
             if (on_reply := self._spins.pop(rid, None)) is not None:
                 on_reply(code)
-            else:
-                self._join_refused(rid, code)
+            elif not self._join_refused(rid, code):
+                self.on_error(code)
 
     def _on_closed(self) -> None:
         super()._on_closed()
         spins, self._spins = self._spins, {}
         for on_reply in spins.values():
             on_reply(CONNECTION_CLOSED)
+
+
+# The rid of every `bench.publish`: an error the node answers one with is counted, not matched.
+BENCH_RID = "bench"
+_BENCH_PAYLOAD = msgspec.Raw(msgspec.json.encode(PUBLISH_PAYLOAD))
+
+
+@functools.lru_cache(maxsize=65536)
+def _bench_publish(room: str) -> bytes:
+    return encode(BenchPublish(rid=BENCH_RID, room=room, payload=_BENCH_PAYLOAD))
+
+
+class RoomserverBenchLink(RoomserverLink):
+    """Our wire doing the peers' job: `bench.publish` of their payload, `bench.update` to all.
+
+    The node must run with `server.bench_publish`. A publish has no reply: like a peer's, it is
+    done once sent. Each member's `bench.update` is a room frame, timed like any other.
+    """
+
+    wire: ClassVar[str] = "roomserver-bench"
+    replies: ClassVar[bool] = False
+
+    def trigger(self, room: str, key: str, on_reply: ReplyHandler) -> None:
+        """Publish the peers' payload to the room; done once sent (`key` is unused)."""
+        self._send_now(_bench_publish(room), on_reply)

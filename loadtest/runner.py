@@ -25,6 +25,7 @@ from loadtest.report import Report, Step, build_report
 from loadtest.report_parts import Kill, frames_published
 from loadtest.server_stats import ServerSample, ServerSamples, listens_on, sample, sample_all
 from loadtest.side_api import room_tickers
+from loadtest.wires import speaks_roomserver
 from loadtest.worker import BARRIER_TIMEOUT_S, COUNTERS, run_worker
 
 # --rate max: the p99 a rate must hold, and the share of it that must be achieved.
@@ -90,7 +91,7 @@ def run(plan: Plan, options: RunOptions) -> Report:
             if kill is not None and last is not None:
                 finish[kill.pid] = last  # its CPU and memory up to the kill
             redis_finish = _read_redis(options.redis_url)
-            if len(plan.nodes) > 1 and plan.target.wire == "roomserver" and options.api_url:
+            if len(plan.nodes) > 1 and speaks_roomserver(plan.target.wire) and options.api_url:
                 tickers = room_tickers(options.api_url, options.api_key, plan.rooms)
             progress.phase = "closing"
             barrier.wait(BARRIER_TIMEOUT_S)  # released

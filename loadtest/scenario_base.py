@@ -127,6 +127,7 @@ class Scenario:
         member.link = link
         link.on_push = self._push_handler(member)
         link.on_replay = self._replay_handler(member)
+        link.on_error = self._count_error
         member.tracker.joining()
         joined = await link.join(member.room, since_seq, since_epoch)
         member.epoch = joined.epoch

@@ -5,10 +5,11 @@ The registry sits above the links: it imports every wire's module, and none of t
 
 from loadtest.links import Link
 from loadtest.peer_links import ColyseusLink, SocketIoLink, WsJsonLink
-from loadtest.roomserver_link import RoomserverLink
+from loadtest.roomserver_link import RoomserverBenchLink, RoomserverLink
 
 _WIRES: dict[str, type[Link]] = {
-    link.wire: link for link in (RoomserverLink, WsJsonLink, SocketIoLink, ColyseusLink)
+    link.wire: link
+    for link in (RoomserverLink, RoomserverBenchLink, WsJsonLink, SocketIoLink, ColyseusLink)
 }
 
 
@@ -23,3 +24,8 @@ def link_class(wire: str) -> type[Link]:
 def wire_names() -> list[str]:
     """Every selectable wire."""
     return sorted(_WIRES)
+
+
+def speaks_roomserver(wire: str) -> bool:
+    """Whether the wire is our own protocol: rooms from the side API, tokens, resume."""
+    return issubclass(link_class(wire), RoomserverLink)

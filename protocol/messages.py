@@ -6,7 +6,7 @@ offset, broadcast frames only), `ts` (server time) and `payload`. Every string a
 
 from typing import Annotated, Literal
 
-from msgspec import Meta, Struct
+from msgspec import Meta, Raw, Struct
 
 from protocol.codes import ErrorCode
 from protocol.ids import IdempotencyKey, PlayerId, RoomId, Scoring, TournamentStatus
@@ -66,9 +66,20 @@ class Ping(ClientMessage, tag="ping"):
     t: int | float | None = None
 
 
-AnyClientMessage = RoomJoin | RoomLeave | Spin | BalanceGet | Ping
+class BenchPublish(ClientMessage, tag="bench.publish"):
+    """Benchmarks only, off unless `server.bench_publish`: broadcast `payload` as `bench.update`.
+
+    The payload is any JSON, kept as the client wrote it.
+    """
+
+    room: RoomId
+    payload: Raw
+
+
+AnyClientMessage = RoomJoin | RoomLeave | Spin | BalanceGet | Ping | BenchPublish
 CLIENT_TYPES: frozenset[str] = frozenset(
-    str(cls.__struct_config__.tag) for cls in (RoomJoin, RoomLeave, Spin, BalanceGet, Ping)
+    str(cls.__struct_config__.tag)
+    for cls in (RoomJoin, RoomLeave, Spin, BalanceGet, Ping, BenchPublish)
 )
 
 
@@ -363,6 +374,12 @@ class Error(ServerMessage, tag="error"):
     payload: ErrorPayload
 
 
+class BenchUpdate(ServerMessage, tag="bench.update"):
+    """Room broadcast of a `bench.publish` (benchmarks only): its payload, byte for byte."""
+
+    payload: Raw
+
+
 AnyServerMessage = (
     RoomSnapshot
     | RoomResumed
@@ -379,4 +396,5 @@ AnyServerMessage = (
     | ServerDraining
     | Pong
     | Error
+    | BenchUpdate
 )

@@ -53,6 +53,8 @@ class ServerConfig(_Section, frozen=True, forbid_unknown_fields=True, kw_only=Tr
     shutdown_grace_s: Seconds = 10.0
     # This node's name in status and server-info; empty: host name and port.
     node_id: str = ""
+    # Accept `bench.publish` (benchmarks only): a member broadcasts a payload to its room.
+    bench_publish: bool = False
 
 
 class SlowConsumerConfig(_Section, frozen=True, forbid_unknown_fields=True, kw_only=True):

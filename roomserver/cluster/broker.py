@@ -66,10 +66,12 @@ class FrameTemplate(NamedTuple):
         if message.seq is not None:
             raise ValueError("a frame to publish must not have a seq yet")
         frame = encode(msgspec.structs.replace(message, seq=_SEQ_PLACEHOLDER))
-        # The envelope's `seq` comes before `payload` in encoding order, and a quote inside a
-        # string is escaped: the first `"seq":<placeholder>` is the envelope's own.
+        # msgspec encodes the required `payload` first and the envelope's optional fields after
+        # it; only `ts`, a string, follows `seq`, and a quote inside a string is escaped. So the
+        # last `"seq":<placeholder>` is the envelope's own, whatever the payload holds (a
+        # `bench.update` payload is any JSON a client wrote).
         value = str(_SEQ_PLACEHOLDER).encode()
-        at = frame.index(_SEQ_FIELD + value) + len(_SEQ_FIELD)
+        at = frame.rindex(_SEQ_FIELD + value) + len(_SEQ_FIELD)
         return cls(frame[:at], frame[at + len(value) :])
 
     def render(self, offset: int) -> bytes:

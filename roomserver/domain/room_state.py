@@ -18,10 +18,13 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Final, NamedTuple
 
+from msgspec import Raw
+
 from protocol.codec import format_ts
 from protocol.messages import (
     Balance,
     BalancePayload,
+    BenchUpdate,
     LeaderboardEntry,
     LeaderboardUpdated,
     LeaderboardUpdatedPayload,
@@ -261,6 +264,10 @@ class RoomState:
         payload = PresencePayload(players_online=online, player_id=player_id)
         message_type = PlayerConnected if joined else PlayerDisconnected
         return [message_type(room=self.room_id, ts=format_ts(now_s), payload=payload)]
+
+    def bench_update(self, payload: Raw, *, now_s: float) -> BenchUpdate:
+        """A member published `payload` (benchmarks only): the frame to publish, payload as is."""
+        return BenchUpdate(room=self.room_id, ts=format_ts(now_s), payload=payload)
 
     # ------------------------------------------------------------ the tick
 

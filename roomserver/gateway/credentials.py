@@ -1,10 +1,13 @@
-"""The player credential presented at the upgrade, and the connection that carries its claims."""
+"""The upgrade: the player credential, the subprotocol, the connection that carries the claims."""
 
 import urllib.parse
+from typing import Any
 
 from websockets.asyncio.server import ServerConnection
 from websockets.datastructures import Headers
+from websockets.typing import Subprotocol
 
+from protocol.codes import SUBPROTOCOL
 from roomserver.gateway.tokens import PlayerClaims, TokenRejected
 
 
@@ -52,3 +55,22 @@ class PlayerConnection(ServerConnection):
         """Note the pong's arrival, then let websockets match it to its own pings, if any."""
         self.pong_received_s = self.loop.time()
         super().acknowledge_pings(data)
+
+
+def forget_handshake(ws: ServerConnection) -> None:
+    """Drop the upgrade's headers and its path (the token may be in it): never read again.
+
+    The request is emptied in place, not unset: websockets tells that the handshake is over
+    by `ws.request` being set, and its HTTP parser keeps a reference of its own.
+    """
+    if ws.request is not None:
+        ws.request.headers.clear()
+        ws.request.path = ""
+    ws.response = None
+
+
+def select_subprotocol(
+    connection: ServerConnection, offered: "list[Subprotocol] | Any"
+) -> Subprotocol | None:
+    """Select `roomserver.v1` when offered; a client offering nothing still connects."""
+    return Subprotocol(SUBPROTOCOL) if SUBPROTOCOL in offered else None

@@ -11,18 +11,19 @@ import socket
 import time
 import urllib.parse
 from http import HTTPStatus
-from typing import Any, assert_never
+from typing import assert_never
 
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
-from websockets.typing import Origin, Subprotocol
+from websockets.typing import Origin
 
 from protocol.codec import DecodeFailure, binary_frame_text, decode_client, encode, format_ts
-from protocol.codes import SUBPROTOCOL, CloseReason, ErrorCode
+from protocol.codes import CloseReason, ErrorCode
 from protocol.messages import (
     AnyClientMessage,
     BalanceGet,
+    BenchPublish,
     DrainingPayload,
     Ping,
     Pong,
@@ -34,7 +35,12 @@ from protocol.messages import (
     SpinResult,
 )
 from roomserver.config import Config
-from roomserver.gateway.credentials import PlayerConnection, credential_of
+from roomserver.gateway.credentials import (
+    PlayerConnection,
+    credential_of,
+    forget_handshake,
+    select_subprotocol,
+)
 from roomserver.gateway.rate_limit import MessageRateLimit, TokenBucket
 from roomserver.gateway.session import Membership, Session, Spawn
 from roomserver.gateway.tokens import TokenRejected, TokenVerifier
@@ -54,6 +60,9 @@ from roomserver.services.spins import SpinService
 from roomserver.store.ledger import Ledger
 
 log = logging.getLogger(__name__)
+
+# What a node without `server.bench_publish` answers, as it does any type it does not know.
+_UNKNOWN_BENCH = "unknown message type 'bench.publish'"
 
 
 class Hub:
@@ -146,7 +155,7 @@ class Hub:
             server.host,
             server.port,
             origins=origins,
-            select_subprotocol=_select_subprotocol,
+            select_subprotocol=select_subprotocol,
             compression="deflate" if server.compression else None,
             process_request=self._check_upgrade,
             create_connection=PlayerConnection,
@@ -225,7 +234,7 @@ class Hub:
         self._sessions.add(session)
         self.stats.connections_opened += 1
         self._upkeep.opened(session)
-        _forget_handshake(ws)
+        forget_handshake(ws)
         try:
             if await self._refuse_self_excluded(session):
                 # Read nothing more; the handler returns once the 4003 close is done.
@@ -347,6 +356,10 @@ class Hub:
                 room = _membership(session, message.room).room
                 chips = await self._registrations.chips(message.room, session.player_id)
                 session.send(room.balance_reply(chips, message.rid))
+            case BenchPublish():
+                if not self._config.server.bench_publish:
+                    raise RequestError(ErrorCode.UNKNOWN_TYPE, _UNKNOWN_BENCH, "$.type")
+                await _membership(session, message.room).room.bench_publish(message.payload)
             case _:
                 assert_never(message)
 
@@ -481,22 +494,3 @@ def _membership(session: Session, room_id: str) -> Membership:
     if membership is None:
         raise RequestError(ErrorCode.NOT_IN_ROOM)
     return membership
-
-
-def _forget_handshake(ws: ServerConnection) -> None:
-    """Drop the upgrade's headers and its path (the token may be in it): never read again.
-
-    The request is emptied in place, not unset: websockets tells that the handshake is over
-    by `ws.request` being set, and its HTTP parser keeps a reference of its own.
-    """
-    if ws.request is not None:
-        ws.request.headers.clear()
-        ws.request.path = ""
-    ws.response = None
-
-
-def _select_subprotocol(
-    connection: ServerConnection, offered: "list[Subprotocol] | Any"
-) -> Subprotocol | None:
-    """Select `roomserver.v1` when offered; a client offering nothing still connects."""
-    return Subprotocol(SUBPROTOCOL) if SUBPROTOCOL in offered else None

@@ -7,7 +7,7 @@ write buffer is the only outbound queue, and it is bounded: a client that lets i
 
 import logging
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -165,6 +165,16 @@ class Session:
         Returns:
             Whether the frame was written.
         """
+        return self.send_batch((frame,), wire)
+
+    def send_batch(self, frames: Sequence[bytes], wire: bytes | None) -> bool:
+        """Write several text frames in one write, unless the client is not keeping up.
+
+        `wire`, when given, is every frame pre-framed, in order (see `send`).
+
+        Returns:
+            Whether the frames were written.
+        """
         if self.close_code is not None or self.ws.protocol.state is not State.OPEN:
             return False
         transport = self._transport
@@ -174,9 +184,11 @@ class Session:
         if wire is not None and self._plain:
             transport.write(wire)
         else:
-            self.ws.protocol.send_text(frame)
+            protocol = self.ws.protocol
+            for frame in frames:
+                protocol.send_text(frame)
             self.ws.send_data()
-        self.frames_sent += 1
+        self.frames_sent += len(frames)
         buffered = transport.get_write_buffer_size()
         if buffered > self.peak_buffered_bytes:
             self.peak_buffered_bytes = buffered

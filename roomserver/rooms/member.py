@@ -1,5 +1,6 @@
 """What a room needs of a member's connection; the gateway's `Session` is one."""
 
+from collections.abc import Sequence
 from typing import Protocol
 
 from protocol.codes import CloseReason
@@ -23,6 +24,14 @@ class Member(Protocol):
 
         Returns:
             Whether the frame was written (False when the connection is closing or slow).
+        """
+        ...
+
+    def send_batch(self, frames: Sequence[bytes], wire: bytes) -> bool:
+        """Write several text frames at once; `wire` is all of them pre-framed, in order.
+
+        Returns:
+            Whether the frames were written (False when the connection is closing or slow).
         """
         ...
 

@@ -23,9 +23,10 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
 
+from msgspec import Raw
+
 from protocol.codec import encode
 from protocol.codes import CloseReason
-from protocol.framing import text_frame
 from protocol.messages import ServerMessage
 from roomserver.cluster.broker import Broker, StreamPosition
 from roomserver.cluster.presence import Presence
@@ -52,6 +53,7 @@ from roomserver.rooms.commands import (
     Unregister,
     WentOffline,
 )
+from roomserver.rooms.fanout import Fanout
 from roomserver.rooms.member import Member
 from roomserver.rooms.tick import RoomTick, decode_note, leaderboard_pushed
 
@@ -119,10 +121,9 @@ class Room:
         self._urgent: deque[Command] = deque()
         self._inbox: deque[Join] = deque()
         self._wakeup = asyncio.Event()
-        self._members: dict[str, Member] = {}
-        # Sessions between reading the stream and receiving their reply: frames delivered
-        # meanwhile wait here, and those after the reply's `seq` follow it.
-        self._joining: dict[Member, list[tuple[int, bytes]]] = {}
+        self._fanout = Fanout(self.room_id)
+        self._members = self._fanout.members
+        self._joining = self._fanout.joining
         self._tick = RoomTick(
             self._state,
             broker,
@@ -133,9 +134,6 @@ class Room:
             post=self._post_flush,
         )
         self._closed = False
-        # The position of the last frame delivered, to see the stream break (Redis lost it,
-        # or the history could not fill a gap): members cannot be told what they missed then.
-        self._delivered: StreamPosition | None = None
 
     @property
     def tournament(self) -> Tournament:
@@ -239,6 +237,16 @@ class Room:
         if not self._closed:
             await self._post_urgent(Balances(balances))
 
+    async def bench_publish(self, payload: Raw) -> None:
+        """Broadcast `payload` to the room as `bench.update` (`server.bench_publish` only).
+
+        Published through the broker like the room's other frames: the stream's next `seq`,
+        kept in history, delivered to every member on every node. It changes no room state, so
+        it does not queue behind the room's commands.
+        """
+        frame = self._state.bench_update(payload, now_s=time.time())
+        await self._broker.publish(self.room_id, frame)
+
     async def _post_urgent(
         self, command: Leave | Unregister | Lifecycle | Balances | WentOffline
     ) -> None:
@@ -293,6 +301,7 @@ class Room:
         if self._closed:
             return
         # Synchronous with the last check for work: nothing can be posted in between.
+        self._fanout.write_out()
         self._closed = True
         self._on_closed(self)
         for command in (*self._urgent, *self._inbox):
@@ -413,13 +422,7 @@ class Room:
                 since_seq=command.since_seq,
                 missed=missed,
             )
-            member.send(encode(reply.message))
-            for frame in reply.missed:
-                member.send(frame)
-            for offset, frame in self._joining[member]:
-                if offset > seq:
-                    member.send(frame)
-            self._members[player_id] = member
+            self._fanout.admit(player_id, member, seq, [encode(reply.message), *reply.missed])
             self._tickers.want(self.room_id)
         except BaseException:
             await self._presence.remove(self.room_id, player_id, _connection_id(member))
@@ -430,8 +433,7 @@ class Room:
 
     async def _on_leave(self, command: Leave) -> None:
         member = command.member
-        if self._members.get(member.player_id) is member:
-            del self._members[member.player_id]
+        if self._fanout.remove(member):
             member.left_room(self.room_id)
             if not self._members:
                 self._tickers.drop(self.room_id)
@@ -469,32 +471,9 @@ class Room:
             # What members now see: whichever node ticks next diffs against it.
             self._urgent.append(Seen(frame))
             self._wakeup.set()
-        last, self._delivered = self._delivered, position
-        if last is not None and (
-            position.epoch != last.epoch or position.offset != last.offset + 1
-        ):
-            self._stream_broke(last, position)
-            return
-        wire = text_frame(frame)
-        for member in self._members.values():
-            member.send(frame, wire)
-        for pending in self._joining.values():
-            pending.append((position.offset, frame))
+        self._fanout.deliver(position, frame)
 
     def _hear(self, note: bytes) -> None:
         if not self._closed:
             self._urgent.append(Heard(note))
             self._wakeup.set()
-
-    def _stream_broke(self, last: StreamPosition, position: StreamPosition) -> None:
-        """The stream jumped from `last` to `position`: members rejoin and resume from history.
-
-        A member that saw `last` cannot be given what lies between; closing its connection
-        makes the client rejoin with `since_seq`, and the rejoin answers with what the stream
-        still holds or a fresh snapshot (`recovered: false`), never a silent gap.
-        """
-        log.warning(
-            "room %s: stream broke between %s and %s; members rejoin", self.room_id, last, position
-        )
-        for member in list(self._members.values()) + list(self._joining):
-            member.close(CloseReason.STREAM_BROKEN)

@@ -26,6 +26,8 @@ from protocol.messages import (
     Balance,
     BalanceGet,
     BalancePayload,
+    BenchPublish,
+    BenchUpdate,
     DrainingPayload,
     Error,
     ErrorPayload,
@@ -129,6 +131,10 @@ def spin_frame(**overrides: Any) -> bytes:
         (frame(type="balance.get", rid="r6", room="t-100"), BalanceGet(rid="r6", room="t-100")),
         (frame(type="ping", rid="r7"), Ping(rid="r7")),
         (frame(type="ping", rid="r8", t=1234.5), Ping(rid="r8", t=1234.5)),
+        (
+            b'{"type":"bench.publish","rid":"r9","room":"t-100","payload": {"a" : [1, 2]}}',
+            BenchPublish(rid="r9", room="t-100", payload=msgspec.Raw(b'{"a" : [1, 2]}')),
+        ),
     ],
     ids=[
         "join",
@@ -139,6 +145,7 @@ def spin_frame(**overrides: Any) -> bytes:
         "balance",
         "ping",
         "ping-t",
+        "bench-publish-raw",
     ],
 )
 def test_every_client_message_decodes(data: bytes, expected: AnyClientMessage) -> None:
@@ -558,6 +565,7 @@ SERVER_SAMPLES: list[AnyServerMessage] = [
             code=ErrorCode.RATE_LIMITED, message="slow down", retryable=True, path=None
         ),
     ),
+    BenchUpdate(room="demo", seq=48, ts=TS, payload=msgspec.Raw(b'{"entries": [["p1", 3]]}')),
 ]
 
 

@@ -40,8 +40,8 @@ def test_render_is_stable() -> None:
 
 def test_tags_are_known_and_distinct() -> None:
     """Guards the collection below: the unions really are tagged on `type`."""
-    assert len(set(CLIENT_TAGS.values())) == len(CLIENT_TAGS) == 5
-    assert len(set(SERVER_TAGS.values())) == len(SERVER_TAGS) == 15
+    assert len(set(CLIENT_TAGS.values())) == len(CLIENT_TAGS) == 6
+    assert len(set(SERVER_TAGS.values())) == len(SERVER_TAGS) == 16
     assert set(CLIENT_TAGS.values()) == CLIENT_TYPES
     assert {"room.join", "room.leave", "spin", "balance.get", "ping"} <= CLIENT_TYPES
     assert {"spin.result", "leaderboard.updated", "error", "pong"} <= set(SERVER_TAGS.values())

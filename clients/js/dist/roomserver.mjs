@@ -469,7 +469,9 @@ var REPLY_TYPES = {
   "room.leave": ["room.left"],
   spin: ["spin.result"],
   "balance.get": ["balance"],
-  ping: ["pong"]
+  ping: ["pong"],
+  // Benchmarks only, never sent by this client: no reply (its `bench.update` is a room frame).
+  "bench.publish": []
 };
 var RequestTable = class {
   constructor(clock, options) {

@@ -11,6 +11,8 @@ export const REPLY_TYPES: Record<ClientMessageType, readonly ServerFrameType[]> 
   spin: ["spin.result"],
   "balance.get": ["balance"],
   ping: ["pong"],
+  // Benchmarks only, never sent by this client: no reply (its `bench.update` is a room frame).
+  "bench.publish": [],
 };
 
 export interface PendingRequest {

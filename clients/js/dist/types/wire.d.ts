@@ -33,6 +33,17 @@ export interface Ping {
     t?: number | null;
     rid?: string | null;
 }
+/**
+ * Benchmarks only, off unless `server.bench_publish`: broadcast `payload` as `bench.update`.
+ *
+ * The payload is any JSON, kept as the client wrote it.
+ */
+export interface BenchPublish {
+    type: "bench.publish";
+    room: string;
+    payload: unknown;
+    rid?: string | null;
+}
 /** Reply to `room.join`. */
 export interface RoomSnapshot {
     type: "room.snapshot";
@@ -308,8 +319,17 @@ export interface ErrorPayload {
 }
 /** Why a request failed; sent in an `error` frame, the connection stays open. */
 export type ErrorCode = "BAD_MESSAGE" | "DRAINING" | "IDEMPOTENCY_MISMATCH" | "INSUFFICIENT_FUNDS" | "INTERNAL" | "NOT_FOUND" | "NOT_IN_ROOM" | "RATE_LIMITED" | "RG_BLOCKED" | "ROOM_FULL" | "STAKE_OUT_OF_RANGE" | "TOKEN_EXPIRED" | "TOURNAMENT_NOT_RUNNING" | "UNKNOWN_TYPE";
+/** Room broadcast of a `bench.publish` (benchmarks only): its payload, byte for byte. */
+export interface BenchUpdate {
+    type: "bench.update";
+    payload: unknown;
+    rid?: string | null;
+    room?: string | null;
+    seq?: number | null;
+    ts: string;
+}
 /** Any message a client sends. */
-export type ClientMessage = RoomJoin | RoomLeave | Spin | BalanceGet | Ping;
+export type ClientMessage = RoomJoin | RoomLeave | Spin | BalanceGet | Ping | BenchPublish;
 /** ClientMessage by its `type`. */
 export interface ClientMessageMap {
     "room.join": RoomJoin;
@@ -317,11 +337,12 @@ export interface ClientMessageMap {
     "spin": Spin;
     "balance.get": BalanceGet;
     "ping": Ping;
+    "bench.publish": BenchPublish;
 }
 /** Every `type` of ClientMessage. */
 export type ClientMessageType = keyof ClientMessageMap;
 /** Any frame the server sends. */
-export type ServerFrame = RoomSnapshot | RoomResumed | RoomLeft | SpinResult | LeaderboardUpdated | PlayerScoreUpdated | PlayerConnected | PlayerDisconnected | TournamentStarted | TournamentCompleted | Balance | RealityCheck | ServerDraining | Pong | ErrorFrame;
+export type ServerFrame = RoomSnapshot | RoomResumed | RoomLeft | SpinResult | LeaderboardUpdated | PlayerScoreUpdated | PlayerConnected | PlayerDisconnected | TournamentStarted | TournamentCompleted | Balance | RealityCheck | ServerDraining | Pong | ErrorFrame | BenchUpdate;
 /** ServerFrame by its `type`. */
 export interface ServerFrameMap {
     "room.snapshot": RoomSnapshot;
@@ -339,6 +360,7 @@ export interface ServerFrameMap {
     "server.draining": ServerDraining;
     "pong": Pong;
     "error": ErrorFrame;
+    "bench.update": BenchUpdate;
 }
 /** Every `type` of ServerFrame. */
 export type ServerFrameType = keyof ServerFrameMap;
