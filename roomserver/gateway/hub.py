@@ -271,6 +271,9 @@ class Hub:
             log.exception("could not read the RG settings of %s", session.player_id)
             session.close(CloseReason.INTERNAL_ERROR)
             return True
+        if settings is not None:
+            # The row exists (rows are never deleted): the join skips creating the player.
+            self._registrations.player_exists(session.player_id)
         if settings is not None and settings.self_excluded:
             session.close(CloseReason.SELF_EXCLUDED)
             return True

@@ -30,6 +30,10 @@ class Registrations:
         # Players known to exist: a join skips the insert (a player row is never deleted).
         self._known_players: set[str] = set()
 
+    def player_exists(self, player_id: str) -> None:
+        """The player's row was just read (at connect): a join need not create it."""
+        self._known_players.add(player_id)
+
     async def register(
         self,
         tournament_id: str,
