@@ -6,11 +6,9 @@ node.
 
 import asyncio
 import logging
-import socket
 
 import redis.asyncio as redis
 from hypercorn.asyncio import serve
-from hypercorn.config import Config as HypercornConfig
 from litestar import Litestar
 from redis.asyncio.cluster import RedisCluster
 
@@ -25,8 +23,8 @@ from roomserver.cluster.open import redis_client as redis_client_of
 from roomserver.config import ApiConfig, Config
 from roomserver.gateway.hub import Hub
 from roomserver.gateway.tokens import TokenVerifier
+from roomserver.ops.http_listener import bind_listener, hypercorn_config
 from roomserver.ops.metrics import NodeMetrics
-from roomserver.ops.startup import listen_error
 from roomserver.ops.version import package_version
 from roomserver.rooms.registry import RoomDirectory
 from roomserver.services.registration import Registrations
@@ -59,25 +57,14 @@ class ApiServer:
         self._app = app
         self._limits = limits or ApiConfig()
         self._redis = redis_client
-        try:
-            listener = socket.create_server((host, port))
-        except OSError as exc:
-            raise listen_error(exc, "api", host, port) from None
-        listener.setblocking(False)
+        self._listener = bind_listener("api", host, port)
         self.host = host
-        self.port: int = listener.getsockname()[1]
-        # Hypercorn takes the descriptor over (and closes it).
-        self._fd = listener.detach()
+        self.port: int = self._listener.getsockname()[1]
         self._stop = asyncio.Event()
 
     async def run(self) -> None:
         """Serve until `stop`; in-flight requests finish first."""
-        config = HypercornConfig()
-        config.bind = [f"fd://{self._fd}"]
-        config.accesslog = None
-        config.errorlog = log
-        config.graceful_timeout = 5.0
-        config.keep_alive_timeout = 30.0
+        config = hypercorn_config(self._listener, log, graceful_timeout_s=5.0)
         config.h2_max_concurrent_streams = 100
         # The server itself refuses a larger request head (431, empty body); below that bound
         # the application answers oversized headers with the error body.

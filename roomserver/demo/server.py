@@ -12,12 +12,11 @@ import socket
 from collections.abc import AsyncIterator
 
 from hypercorn.asyncio import serve
-from hypercorn.config import Config as HypercornConfig
 from litestar import Litestar
 
 from roomserver.config import Config, DemoConfig
 from roomserver.demo.site import DemoSite, casino_app, game_app
-from roomserver.ops.startup import listen_error
+from roomserver.ops.http_listener import bind_listener, hypercorn_config
 
 log = logging.getLogger(__name__)
 
@@ -33,9 +32,11 @@ class DemoServer:
     def __init__(self, config: DemoConfig) -> None:
         """Bind `config.host` on the casino's and the game's ports."""
         self._config = config
-        self._casino = _bind(config.host, config.casino_port, "casino_port")
+        self._casino = bind_listener(
+            "demo", config.host, config.casino_port, port_key="casino_port"
+        )
         try:
-            self._game = _bind(config.host, config.game_port, "game_port")
+            self._game = bind_listener("demo", config.host, config.game_port, port_key="game_port")
         except BaseException:
             self._casino.close()
             raise
@@ -55,7 +56,6 @@ class DemoServer:
 
     async def run(self, site: DemoSite) -> None:
         """Serve the casino's and the game's applications until `stop`."""
-        casino, game = self._casino.detach(), self._game.detach()
         log.info("demo casino on %s, its game on %s", site.lobby_url, site.game_origin)
         if not site.bundle_path.is_file():
             log.warning(
@@ -65,19 +65,13 @@ class DemoServer:
             )
         try:
             await asyncio.gather(
-                self._serve(casino_app(site), casino), self._serve(game_app(site), game)
+                self._serve(casino_app(site), self._casino), self._serve(game_app(site), self._game)
             )
         finally:
             self._stop.set()
 
-    async def _serve(self, app: Litestar, fd: int) -> None:
-        config = HypercornConfig()
-        # Hypercorn takes the descriptor over (and closes it).
-        config.bind = [f"fd://{fd}"]
-        config.accesslog = None
-        config.errorlog = log
-        config.graceful_timeout = 2.0
-        config.keep_alive_timeout = 30.0
+    async def _serve(self, app: Litestar, listener: socket.socket) -> None:
+        config = hypercorn_config(listener, log, graceful_timeout_s=2.0)
         await serve(app, config, shutdown_trigger=self._stop.wait, mode="asgi")  # type: ignore[arg-type]
 
     def stop(self) -> None:
@@ -88,15 +82,6 @@ class DemoServer:
         """Close listeners that were never served (the node failed to start after binding)."""
         self._casino.close()
         self._game.close()
-
-
-def _bind(host: str, port: int, port_key: str) -> socket.socket:
-    try:
-        listener = socket.create_server((host, port))
-    except OSError as exc:
-        raise listen_error(exc, "demo", host, port, port_key=port_key) from None
-    listener.setblocking(False)
-    return listener
 
 
 @contextlib.asynccontextmanager

@@ -214,12 +214,12 @@ class Hub:
     # ------------------------------------------------------------ connection
 
     async def _serve_connection(self, ws: ServerConnection) -> None:
-        claims = ws.claims if isinstance(ws, PlayerConnection) else None
-        if claims is None:
+        if not isinstance(ws, PlayerConnection) or ws.claims is None:
             # Only a connection whose token was verified at the upgrade gets here.
             reason = CloseReason.NOT_AUTHENTICATED
             await ws.close(CLOSE_CODE_OF_REASON[reason], reason.value)
             return
+        claims = ws.claims
         limits = self._config.rate_limit
         session = Session(
             ws,

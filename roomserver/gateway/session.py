@@ -12,11 +12,11 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 import msgspec
-from websockets.asyncio.server import ServerConnection
 from websockets.protocol import State
 
 from protocol.codec import format_ts
 from protocol.codes import CloseReason
+from roomserver.gateway.credentials import PlayerConnection
 from roomserver.gateway.rate_limit import MessageRateLimit
 from roomserver.gateway.tokens import PlayerClaims
 from roomserver.gateway.wire_errors import CLOSE_CODE_OF_REASON
@@ -93,7 +93,7 @@ class Session:
 
     def __init__(
         self,
-        ws: ServerConnection,
+        ws: PlayerConnection,
         claims: PlayerClaims,
         rate_limit: MessageRateLimit,
         *,
@@ -165,16 +165,6 @@ class Session:
         Returns:
             Whether the frame was written.
         """
-        return self.send_batch((frame,), wire)
-
-    def send_batch(self, frames: Sequence[bytes], wire: bytes | None) -> bool:
-        """Write several text frames in one write, unless the client is not keeping up.
-
-        `wire`, when given, is every frame pre-framed, in order (see `send`).
-
-        Returns:
-            Whether the frames were written.
-        """
         if self.close_code is not None or self.ws.protocol.state is not State.OPEN:
             return False
         transport = self._transport
@@ -184,20 +174,35 @@ class Session:
         if wire is not None and self._plain:
             transport.write(wire)
         else:
-            protocol = self.ws.protocol
-            for frame in frames:
-                protocol.send_text(frame)
+            self.ws.protocol.send_text(frame)
             self.ws.send_data()
-        self.frames_sent += len(frames)
+        self.frames_sent += 1
         buffered = transport.get_write_buffer_size()
         if buffered > self.peak_buffered_bytes:
             self.peak_buffered_bytes = buffered
         return True
 
+    def send_batch(self, frames: Sequence[bytes], wire: bytes) -> bool:
+        """Write several text frames; `wire` is all of them pre-framed, in order.
+
+        A plain connection writes `wire` in one write; one with an extension (compression)
+        frames each frame itself.
+
+        Returns:
+            Whether the frames were written.
+        """
+        if self._plain:
+            # `send` writes pre-framed bytes as they are, however many frames they hold.
+            if not self.send(frames[0], wire):
+                return False
+            self.frames_sent += len(frames) - 1
+            return True
+        return all(self.send(frame) for frame in frames)
+
     @property
     def pong_received_s(self) -> float:
         """When (the loop's clock) the last pong arrived; 0.0 before any."""
-        return getattr(self.ws, "pong_received_s", 0.0)
+        return self.ws.pong_received_s
 
     def ping(self, now_s: float) -> bool:
         """Send a keepalive ping now (`now_s` on the loop's clock); False when not open."""

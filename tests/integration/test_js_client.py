@@ -22,7 +22,14 @@ import pytest
 from roomserver.config import Config
 from roomserver.store.ledger import Ledger
 from tests.integration.conftest import NodeStarter
-from tests.support.node import create_tournament, fetch_spins, token, unique, ws_url
+from tests.support.node import (
+    create_tournament,
+    environment_without_roomserver,
+    fetch_spins,
+    token,
+    unique,
+    ws_url,
+)
 from tests.support.services import free_tcp_port
 
 SDK: Final = Path(__file__).parents[2] / "clients" / "js"
@@ -67,7 +74,7 @@ def _counts(tap: str) -> dict[str, int]:
 
 
 def test_sdk_unit_tests_pass(npm_installed: str) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ROOMSERVER_")}
+    env = environment_without_roomserver()
     done = subprocess.run(
         [shutil.which("npm") or "npm", "test"],
         cwd=SDK,
@@ -105,7 +112,7 @@ async def test_sdk_live_against_a_real_node(
     players = [unique("js") for _ in range(3)]
     async with start_node() as node:
         env = {
-            **{k: v for k, v in os.environ.items() if not k.startswith("ROOMSERVER_")},
+            **environment_without_roomserver(),
             "ROOMSERVER_WS_URL": ws_url(node),
             "ROOMSERVER_ROOM": room,
             "ROOMSERVER_TOKENS_JSON": json.dumps([token(player) for player in players]),
@@ -166,7 +173,7 @@ async def test_sdk_player_survives_a_server_restart_and_its_balance_is_the_ledge
         base_config, server=msgspec.structs.replace(base_config.server, port=free_tcp_port())
     )
     env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith("ROOMSERVER_")},
+        **environment_without_roomserver(),
         "ROOMSERVER_WS_URL": f"ws://127.0.0.1:{config.server.port}/ws",
         "ROOMSERVER_TOKEN": token(player),
         "ROOMSERVER_ROOM": room,

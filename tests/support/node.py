@@ -106,6 +106,11 @@ async def fetch_spins(ledger: Ledger, tournament_id: str, player_id: str) -> lis
 REPOSITORY: Final = Path(__file__).resolve().parents[2]
 
 
+def environment_without_roomserver() -> dict[str, str]:
+    """This process's environment without any ROOMSERVER_ variable (a child's own config rules)."""
+    return {k: v for k, v in os.environ.items() if not k.startswith("ROOMSERVER_")}
+
+
 @contextlib.asynccontextmanager
 async def roomserver_process(
     arguments: Sequence[str],
@@ -122,7 +127,7 @@ async def roomserver_process(
     `ready_urls` answers 200; then stopped with SIGTERM (killed if it outlasts
     `stop_timeout_s`), its exit code left in `returncode`.
     """
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ROOMSERVER_")}
+    env = environment_without_roomserver()
     with log_path.open("wb") as log:
         process = await asyncio.create_subprocess_exec(
             sys.executable,
