@@ -59,10 +59,17 @@ class SessionUpkeep:
             session.next_reality_check_s = now + policy.reality_check_interval_s
 
     async def run(self) -> None:
-        """Sweep every `sweep_interval_s` (runs until cancelled)."""
+        """Sweep every `sweep_interval_s` (runs until cancelled).
+
+        On a fixed beat, not an interval after each sweep, so the sweeps' own time does not
+        pile up into late deadlines; after a stall the beat restarts from the late sweep.
+        """
         loop = asyncio.get_running_loop()
+        interval = self._policy.sweep_interval_s
+        beat = loop.time()
         while True:
-            await asyncio.sleep(self._policy.sweep_interval_s)
+            beat = max(beat + interval, loop.time())
+            await asyncio.sleep(beat - loop.time())
             self.sweep(loop.time(), time.time())
 
     def sweep(self, now: float, wall_now: float) -> None:
